@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// defaultConfigPath is read when it exists and --config is not given.
+const defaultConfigPath = "/etc/slipway/config.toml"
+
+// Config is slipwayd's configuration: the TOML file, then flags on top.
+type Config struct {
+	// Root holds persistent state (the embedded containerd's content).
+	Root string `toml:"root" json:"root"`
+	// State holds runtime state: sockets, pid files.
+	State string `toml:"state" json:"state"`
+	// LogLevel is one of trace, debug, info, warn, error.
+	LogLevel   string           `toml:"log_level" json:"logLevel"`
+	CRI        CRIConfig        `toml:"cri" json:"cri"`
+	Containerd ContainerdConfig `toml:"containerd" json:"containerd"`
+	Registry   RegistryConfig   `toml:"registry" json:"registry"`
+}
+
+// CRIConfig configures the CRI server.
+type CRIConfig struct {
+	// Socket is the unix socket kubelet and crictl dial.
+	Socket string `toml:"socket" json:"socket"`
+	// Namespace is the containerd namespace of pods, containers and images.
+	Namespace string `toml:"namespace" json:"namespace"`
+	// Snapshotter unpacks images and makes container root filesystems.
+	Snapshotter string `toml:"snapshotter" json:"snapshotter"`
+	// CgroupDriver is cgroupfs, systemd, or auto (systemd when it runs).
+	CgroupDriver string `toml:"cgroup_driver" json:"cgroupDriver"`
+}
+
+// ContainerdConfig selects the containerd slipway runs on.
+type ContainerdConfig struct {
+	// Address of an existing containerd; empty runs an embedded one.
+	Address string `toml:"address" json:"address"`
+	// Binary is the embedded containerd's executable.
+	Binary string `toml:"binary" json:"binary"`
+	// LogLevel is the embedded containerd's log level.
+	LogLevel string `toml:"log_level" json:"logLevel"`
+}
+
+// RegistryConfig configures registry access.
+type RegistryConfig struct {
+	// ConfigPath is a containerd-style hosts directory: HOST/hosts.toml.
+	ConfigPath string `toml:"config_path" json:"configPath"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Root:     "/var/lib/slipway",
+		State:    "/run/slipway",
+		LogLevel: "info",
+		CRI: CRIConfig{
+			Socket:       "/run/slipway/slipway.sock",
+			Namespace:    "k8s.io",
+			Snapshotter:  "overlayfs",
+			CgroupDriver: "auto",
+		},
+		Containerd: ContainerdConfig{Binary: "containerd", LogLevel: "info"},
+		Registry:   RegistryConfig{ConfigPath: "/etc/slipway/certs.d"},
+	}
+}
+
+// loadConfig reads the config file named by --config (or the default file
+// when present), then applies the flags that were set. Unknown keys in the
+// file are an error, so a typo does not pass silently.
+func loadConfig(args []string) (Config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("slipwayd", flag.ContinueOnError)
+	configPath := fs.String("config", "", "TOML config file (default "+defaultConfigPath+" when it exists)")
+	root := fs.String("root", "", "persistent state directory (default "+cfg.Root+")")
+	state := fs.String("state", "", "runtime state directory (default "+cfg.State+")")
+	logLevel := fs.String("log-level", "", "log level: trace, debug, info, warn, error (default "+cfg.LogLevel+")")
+	socket := fs.String("socket", "", "CRI unix socket (default "+cfg.CRI.Socket+")")
+	namespace := fs.String("namespace", "", "containerd namespace (default "+cfg.CRI.Namespace+")")
+	snapshotter := fs.String("snapshotter", "", "containerd snapshotter (default "+cfg.CRI.Snapshotter+")")
+	cgroupDriver := fs.String("cgroup-driver", "", "cgroupfs, systemd or auto (default "+cfg.CRI.CgroupDriver+")")
+	address := fs.String("containerd-address", "", "use this containerd instead of an embedded one")
+	binary := fs.String("containerd-binary", "", "embedded containerd executable (default "+cfg.Containerd.Binary+")")
+	registryPath := fs.String("registry-config-path", "", "hosts directory, HOST/hosts.toml (default "+cfg.Registry.ConfigPath+")")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	path, required := *configPath, true
+	if path == "" {
+		path, required = defaultConfigPath, false
+	}
+	if err := readConfigFile(path, required, &cfg); err != nil {
+		return Config{}, err
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Root, *root)
+	set(&cfg.State, *state)
+	set(&cfg.LogLevel, *logLevel)
+	set(&cfg.CRI.Socket, *socket)
+	set(&cfg.CRI.Namespace, *namespace)
+	set(&cfg.CRI.Snapshotter, *snapshotter)
+	set(&cfg.CRI.CgroupDriver, *cgroupDriver)
+	set(&cfg.Containerd.Address, *address)
+	set(&cfg.Containerd.Binary, *binary)
+	set(&cfg.Registry.ConfigPath, *registryPath)
+	if *state != "" && *socket == "" && cfg.CRI.Socket == defaultConfig().CRI.Socket {
+		cfg.CRI.Socket = filepath.Join(cfg.State, "slipway.sock")
+	}
+	return cfg, cfg.validate()
+}
+
+func readConfigFile(path string, required bool, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return fmt.Errorf("config %s: %s", path, strict.String())
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// validate names the first setting that cannot work.
+func (c Config) validate() error {
+	for name, v := range map[string]string{"root": c.Root, "state": c.State, "cri.socket": c.CRI.Socket} {
+		if !filepath.IsAbs(v) {
+			return fmt.Errorf("%s must be an absolute path, got %q", name, v)
+		}
+	}
+	if c.CRI.Namespace == "" {
+		return errors.New("cri.namespace must not be empty")
+	}
+	switch c.CRI.CgroupDriver {
+	case "auto", "cgroupfs", "systemd":
+	default:
+		return fmt.Errorf("cri.cgroup_driver must be auto, cgroupfs or systemd, got %q", c.CRI.CgroupDriver)
+	}
+	return nil
+}
+
+// cgroupDriver resolves "auto" to the driver this node uses.
+func (c Config) cgroupDriver() string {
+	if c.CRI.CgroupDriver != "auto" {
+		return c.CRI.CgroupDriver
+	}
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		return "systemd"
+	}
+	return "cgroupfs"
+}

@@ -1,0 +1,74 @@
+// Package cri serves the Kubernetes Container Runtime Interface (v1) over
+// gRPC. It translates CRI messages to calls on the runtime packages and owns
+// no containerd calls of its own.
+package cri
+
+import (
+	"context"
+
+	"github.com/slipway-dev/slipway/runtime/images"
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ImageService is the node's image store as the CRI uses it.
+type ImageService interface {
+	// Pull fetches ref and returns the image it resolved to.
+	Pull(ctx context.Context, ref string, creds images.Credentials) (images.Image, error)
+	// Get finds an image by ID, tag or digest; errdefs.ErrNotFound if absent.
+	Get(ref string) (images.Image, error)
+	// List returns all images.
+	List() []images.Image
+	// Remove deletes every reference of an image; absent is not an error.
+	Remove(ctx context.Context, ref string) error
+	// Usage is the snapshotter's disk usage.
+	Usage(ctx context.Context) (images.Usage, error)
+}
+
+// RuntimeHealth reports whether the container runtime (containerd) answers.
+type RuntimeHealth interface {
+	Ping(ctx context.Context) error
+}
+
+// Options configure a Server. Images and Health are required.
+type Options struct {
+	Images ImageService
+	Health RuntimeHealth
+	// CgroupDriver is "cgroupfs" or "systemd".
+	CgroupDriver string
+	// RuntimeVersion is slipway's version, reported by Version.
+	RuntimeVersion string
+	// VerboseConfig is reported by a verbose Status call (JSON-encodable).
+	VerboseConfig any
+}
+
+// Server implements the CRI RuntimeService and ImageService. RuntimeService
+// calls that are not built yet answer codes.Unimplemented.
+type Server struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	opts Options
+}
+
+var (
+	_ runtimeapi.RuntimeServiceServer = (*Server)(nil)
+	_ runtimeapi.ImageServiceServer   = (*Server)(nil)
+)
+
+// NewServer returns a Server over opts.
+func NewServer(opts Options) *Server {
+	return &Server{opts: opts}
+}
+
+// NewGRPCServer returns a gRPC server with the CRI services registered and
+// the error-translating, logging interceptors installed.
+func NewGRPCServer(s *Server) *grpc.Server {
+	g := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(unaryInterceptor),
+		grpc.ChainStreamInterceptor(streamInterceptor),
+	)
+	runtimeapi.RegisterRuntimeServiceServer(g, s)
+	runtimeapi.RegisterImageServiceServer(g, s)
+	return g
+}

@@ -1,0 +1,42 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+const (
+	reasonRuntimeNotReady = "ContainerdNotReady"
+	reasonNetworkNotReady = "NetworkPluginNotReady"
+)
+
+// Status reports RuntimeReady (containerd answers) and NetworkReady. A
+// verbose call adds the daemon's effective config as JSON under "config".
+func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	runtimeReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
+	if err := s.opts.Health.Ping(ctx); err != nil {
+		runtimeReady.Status = false
+		runtimeReady.Reason = reasonRuntimeNotReady
+		runtimeReady.Message = fmt.Sprintf("containerd does not answer: %v", err)
+	}
+	networkReady := &runtimeapi.RuntimeCondition{
+		Type:    runtimeapi.NetworkReady,
+		Status:  false,
+		Reason:  reasonNetworkNotReady,
+		Message: "pod networking (CNI) is not available in this slipway build yet",
+	}
+	resp := &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}},
+	}
+	if req.GetVerbose() {
+		b, err := json.Marshal(s.opts.VerboseConfig)
+		if err != nil {
+			return nil, fmt.Errorf("encoding config: %w", err)
+		}
+		resp.Info = map[string]string{"config": string(b)}
+	}
+	return resp, nil
+}

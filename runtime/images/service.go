@@ -1,0 +1,86 @@
+package images
+
+import (
+	"context"
+	"fmt"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/containerd/platforms"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Client is connected to containerd with the CRI namespace as default.
+	Client *containerd.Client
+	// Snapshotter unpacks pulled images; empty means "overlayfs".
+	Snapshotter string
+	// HostsDir is a containerd-style hosts directory (HOST/hosts.toml);
+	// empty means registries are reached directly.
+	HostsDir string
+	// MaxConcurrentDownloads bounds layer downloads per pull; 0 means 3.
+	MaxConcurrentDownloads int
+}
+
+// Service pulls, lists, inspects and removes images in one containerd
+// namespace. Reads are served from an in-memory Index.
+type Service struct {
+	opts  Options
+	index *Index
+}
+
+// NewService builds a Service and syncs its index from containerd.
+func NewService(ctx context.Context, opts Options) (*Service, error) {
+	if opts.Snapshotter == "" {
+		opts.Snapshotter = "overlayfs"
+	}
+	if opts.MaxConcurrentDownloads == 0 {
+		opts.MaxConcurrentDownloads = 3
+	}
+	s := &Service{
+		opts:  opts,
+		index: NewIndex(opts.Client.ImageService(), opts.Client.ContentStore(), platforms.Default()),
+	}
+	if err := s.index.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Get returns the image named by ID, tag or digest reference.
+func (s *Service) Get(ref string) (Image, error) { return s.index.Get(ref) }
+
+// List returns every image in the namespace.
+func (s *Service) List() []Image { return s.index.List() }
+
+// Sync rebuilds the index from containerd, after a containerd restart.
+func (s *Service) Sync(ctx context.Context) error { return s.index.Sync(ctx) }
+
+// Remove deletes every reference of the image named by ref (ID, tag or
+// digest). A missing image is not an error.
+func (s *Service) Remove(ctx context.Context, ref string) error {
+	img, err := s.index.Get(ref)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	store := s.opts.Client.ImageService()
+	for i, name := range img.References {
+		var opts []images.DeleteOpt
+		if i == len(img.References)-1 {
+			// Collect the image's content and snapshots before returning.
+			opts = append(opts, images.SynchronousDelete())
+		}
+		if err := store.Delete(ctx, name, opts...); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("removing image reference %q: %w", name, err)
+		}
+		if err := s.index.Refresh(ctx, name); err != nil {
+			log.G(ctx).WithError(err).WithField("image", name).Warn("refreshing image index")
+		}
+	}
+	return nil
+}
