@@ -1,0 +1,42 @@
+# slipway: a Kubernetes node runtime. `make help` lists the targets.
+GO      ?= go
+BIN     ?= $(CURDIR)/bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FOCUS   ?=
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
+
+.PHONY: help build deps run test unit e2e critest lint clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build slipwayd into ./bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/slipwayd
+
+deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, critest)
+	bash hack/install-deps.sh
+
+run: build ## run slipwayd with its embedded defaults (as root)
+	$(BIN)/slipwayd
+
+test: lint unit e2e critest-images ## everything CI runs: lint, unit tests, e2e suites, critest image specs
+
+unit: ## unit tests
+	$(GO) test -count=1 $(UNIT_PKGS)
+
+e2e: build ## end-to-end suites against a real slipwayd and containerd (as root)
+	SLIPWAYD_BIN=$(BIN)/slipwayd $(GO) test -count=1 -timeout 30m ./test/e2e/... -ginkgo.v
+
+critest: build ## critest against slipwayd with the test registry; FOCUS=regexp narrows it
+	bash hack/critest.sh $(BIN)/slipwayd "$(FOCUS)"
+
+critest-images: build ## critest's image manager specs
+	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# critest.sh SLIPWAYD [FOCUS]: runs critest (cri-tools) against a fresh
+# slipwayd with its own root and state, pulling from the project's test
+# registry on 127.0.0.1. Specs listed in test/critest/skip.txt are skipped.
+# Ends only the processes it started and removes everything it made.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+slipwayd=${1:?usage: critest.sh SLIPWAYD [FOCUS]}
+focus=${2:-}
+work=$(mktemp -d /tmp/slipway-critest.XXXXXX)
+pids=()
+
+cleanup() {
+	local pid
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		pid=${pids[i]}
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_for PATH: waits up to 60 s for PATH to exist.
+wait_for() {
+	for _ in $(seq 600); do
+		[[ -e $1 ]] && return 0
+		sleep 0.1
+	done
+	echo "critest.sh: $1 did not appear; logs in $work" >&2
+	tail -n 50 "$work"/*.log >&2 || true
+	return 1
+}
+
+# skip_regex: the skip list's patterns, one alternation.
+skip_regex() {
+	sed -e 's/[[:space:]]*#.*$//' -e '/^[[:space:]]*$/d' test/critest/skip.txt | paste -sd '|'
+}
+
+go build -o "$work/testimages" ./hack/testimages
+"$work/testimages" --addr 127.0.0.1:0 --hosts-dir "$work/certs.d" --addr-file "$work/registry.addr" >"$work/registry.log" 2>&1 &
+pids+=($!)
+wait_for "$work/registry.addr"
+
+"$slipwayd" --root "$work/root" --state "$work/run" --registry-config-path "$work/certs.d" \
+	--log-level debug >"$work/slipwayd.log" 2>&1 &
+pids+=($!)
+wait_for "$work/run/slipway.sock"
+
+args=(--runtime-endpoint "unix://$work/run/slipway.sock" --ginkgo.flake-attempts=1)
+[[ -n $focus ]] && args+=(--ginkgo.focus "$focus")
+skip=$(skip_regex)
+[[ -n $skip ]] && args+=(--ginkgo.skip "$skip")
+if ! critest "${args[@]}"; then
+	echo "critest.sh: critest failed; slipwayd log tail:" >&2
+	tail -n 100 "$work/slipwayd.log" >&2
+	exit 1
+fi
