@@ -11,11 +11,12 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build slipwayd into ./bin
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/slipwayd
+build: ## build slipwayd, slipway and slipway-infra into ./bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/slipwayd ./cmd/slipway
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/ ./cmd/slipway-infra
 
-deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, critest)
-	bash hack/install-deps.sh
+deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, critest, buildctl for the build e2e)
+	INSTALL_BUILDKIT=1 bash hack/install-deps.sh
 
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
@@ -26,7 +27,7 @@ unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 e2e: build ## end-to-end suites against a real slipwayd and containerd (as root)
-	SLIPWAYD_BIN=$(BIN)/slipwayd $(GO) test -count=1 -timeout 30m ./test/e2e/... -ginkgo.v
+	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway $(GO) test -count=1 -timeout 30m ./test/e2e/... -ginkgo.v
 
 critest: build ## critest against slipwayd with the test registry; FOCUS=regexp narrows it
 	bash hack/critest.sh $(BIN)/slipwayd "$(FOCUS)"

@@ -6,7 +6,10 @@ package cri
 import (
 	"context"
 
+	"github.com/slipway-dev/slipway/cni"
 	"github.com/slipway-dev/slipway/runtime/images"
+	"github.com/slipway-dev/slipway/runtime/names"
+	"github.com/slipway-dev/slipway/runtime/pod"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -30,10 +33,35 @@ type RuntimeHealth interface {
 	Ping(ctx context.Context) error
 }
 
-// Options configure a Server. Images and Health are required.
+// PodNetwork is the node's pod network (package cni).
+type PodNetwork interface {
+	// Status is nil when pods can be networked, else why not.
+	Status() error
+	Setup(ctx context.Context, p cni.Pod) (*cni.Result, error)
+	// Teardown is idempotent.
+	Teardown(ctx context.Context, p cni.Pod) error
+}
+
+// InfraRunner runs the process that holds a pod's shared PID namespace.
+type InfraRunner interface {
+	Start(ctx context.Context, p pod.Sandbox, cgroupsPath string) error
+	// Stop and Remove succeed when there is nothing to stop or remove.
+	Stop(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+}
+
+// Options configure a Server. All interfaces are required.
 type Options struct {
-	Images ImageService
-	Health RuntimeHealth
+	Images  ImageService
+	Health  RuntimeHealth
+	Network PodNetwork
+	Infra   InfraRunner
+	// Pods is the loaded pod store.
+	Pods *pod.Store
+	// PodRootDir holds each pod's persistent files (ROOT/pods).
+	PodRootDir string
+	// PodStateDir holds each pod's namespace pins and shm (STATE/pods).
+	PodStateDir string
 	// CgroupDriver is "cgroupfs" or "systemd".
 	CgroupDriver string
 	// RuntimeVersion is slipway's version, reported by Version.
@@ -49,6 +77,8 @@ type Server struct {
 	runtimeapi.UnimplementedImageServiceServer
 
 	opts Options
+	// podNames binds pod names to sandbox IDs.
+	podNames *names.Registry
 }
 
 var (
@@ -56,9 +86,16 @@ var (
 	_ runtimeapi.ImageServiceServer   = (*Server)(nil)
 )
 
-// NewServer returns a Server over opts.
+// NewServer returns a Server over opts, with the names of the pods already
+// in opts.Pods bound.
 func NewServer(opts Options) *Server {
-	return &Server{opts: opts}
+	s := &Server{opts: opts, podNames: names.New()}
+	if opts.Pods != nil {
+		for _, p := range opts.Pods.List() {
+			s.podNames.Bind(p.Name(), p.ID)
+		}
+	}
+	return s
 }
 
 // NewGRPCServer returns a gRPC server with the CRI services registered and

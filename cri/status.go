@@ -22,11 +22,11 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		runtimeReady.Reason = reasonRuntimeNotReady
 		runtimeReady.Message = fmt.Sprintf("containerd does not answer: %v", err)
 	}
-	networkReady := &runtimeapi.RuntimeCondition{
-		Type:    runtimeapi.NetworkReady,
-		Status:  false,
-		Reason:  reasonNetworkNotReady,
-		Message: "pod networking (CNI) is not available in this slipway build yet",
+	networkReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	if err := s.opts.Network.Status(); err != nil {
+		networkReady.Status = false
+		networkReady.Reason = reasonNetworkNotReady
+		networkReady.Message = fmt.Sprintf("pod network is not ready: %v", err)
 	}
 	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}},

@@ -39,7 +39,7 @@ skip_regex() {
 }
 
 go build -o "$work/testimages" ./hack/testimages
-"$work/testimages" --addr 127.0.0.1:0 --hosts-dir "$work/certs.d" --addr-file "$work/registry.addr" >"$work/registry.log" 2>&1 &
+"$work/testimages" --fetch-glibc-busybox --addr 127.0.0.1:0 --hosts-dir "$work/certs.d" --addr-file "$work/registry.addr" >"$work/registry.log" 2>&1 &
 pids+=($!)
 wait_for "$work/registry.addr"
 

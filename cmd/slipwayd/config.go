@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -25,6 +26,8 @@ type Config struct {
 	CRI        CRIConfig        `toml:"cri" json:"cri"`
 	Containerd ContainerdConfig `toml:"containerd" json:"containerd"`
 	Registry   RegistryConfig   `toml:"registry" json:"registry"`
+	CNI        CNIConfig        `toml:"cni" json:"cni"`
+	Builder    BuilderConfig    `toml:"builder" json:"builder"`
 }
 
 // CRIConfig configures the CRI server.
@@ -37,6 +40,20 @@ type CRIConfig struct {
 	Snapshotter string `toml:"snapshotter" json:"snapshotter"`
 	// CgroupDriver is cgroupfs, systemd, or auto (systemd when it runs).
 	CgroupDriver string `toml:"cgroup_driver" json:"cgroupDriver"`
+	// InfraBinary is the slipway-infra executable that holds shared PID
+	// namespaces; empty means beside slipwayd, then in PATH.
+	InfraBinary string `toml:"infra_binary" json:"infraBinary"`
+}
+
+// CNIConfig configures pod networking.
+type CNIConfig struct {
+	// ConfDir holds the network configs; the first in lexical order is used.
+	ConfDir string `toml:"conf_dir" json:"confDir"`
+	// BinDirs are searched for plugins, in order.
+	BinDirs []string `toml:"bin_dirs" json:"binDirs"`
+	// DefaultSubnet is the subnet of the conflist slipwayd writes into an
+	// empty ConfDir.
+	DefaultSubnet string `toml:"default_subnet" json:"defaultSubnet"`
 }
 
 // ContainerdConfig selects the containerd slipway runs on.
@@ -68,6 +85,12 @@ func defaultConfig() Config {
 		},
 		Containerd: ContainerdConfig{Binary: "containerd", LogLevel: "info"},
 		Registry:   RegistryConfig{ConfigPath: "/etc/slipway/certs.d"},
+		CNI: CNIConfig{
+			ConfDir:       "/etc/cni/net.d",
+			BinDirs:       []string{"/opt/cni/bin", "/usr/lib/cni"},
+			DefaultSubnet: "10.88.0.0/16",
+		},
+		Builder: defaultBuilderConfig(),
 	}
 }
 
@@ -88,6 +111,10 @@ func loadConfig(args []string) (Config, error) {
 	address := fs.String("containerd-address", "", "use this containerd instead of an embedded one")
 	binary := fs.String("containerd-binary", "", "embedded containerd executable (default "+cfg.Containerd.Binary+")")
 	registryPath := fs.String("registry-config-path", "", "hosts directory, HOST/hosts.toml (default "+cfg.Registry.ConfigPath+")")
+	infraBinary := fs.String("infra-binary", "", "slipway-infra executable (default: beside slipwayd, then PATH)")
+	cniConfDir := fs.String("cni-conf-dir", "", "CNI config directory (default "+cfg.CNI.ConfDir+")")
+	cniBinDirs := fs.String("cni-bin-dirs", "", "comma-separated CNI plugin directories (default "+strings.Join(cfg.CNI.BinDirs, ",")+")")
+	applyBuilderFlags := builderFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -116,9 +143,15 @@ func loadConfig(args []string) (Config, error) {
 	set(&cfg.Containerd.Address, *address)
 	set(&cfg.Containerd.Binary, *binary)
 	set(&cfg.Registry.ConfigPath, *registryPath)
+	set(&cfg.CRI.InfraBinary, *infraBinary)
+	set(&cfg.CNI.ConfDir, *cniConfDir)
+	if *cniBinDirs != "" {
+		cfg.CNI.BinDirs = strings.Split(*cniBinDirs, ",")
+	}
 	if *state != "" && *socket == "" && cfg.CRI.Socket == defaultConfig().CRI.Socket {
 		cfg.CRI.Socket = filepath.Join(cfg.State, "slipway.sock")
 	}
+	applyBuilderFlags(&cfg)
 	return cfg, cfg.validate()
 }
 
@@ -155,6 +188,9 @@ func (c Config) validate() error {
 	case "auto", "cgroupfs", "systemd":
 	default:
 		return fmt.Errorf("cri.cgroup_driver must be auto, cgroupfs or systemd, got %q", c.CRI.CgroupDriver)
+	}
+	if err := c.Builder.validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -44,6 +44,16 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	defer client.Close()
 
+	builder, err := startBuilder(ctx, cfg, address)
+	if err != nil {
+		return err
+	}
+	defer builder.stop()
+	if cfg.Builder.Only {
+		log.G(ctx).Info("builder-only mode: not serving the CRI")
+		return builder.wait(ctx)
+	}
+
 	imageService, err := images.NewService(ctx, images.Options{
 		Client:      client,
 		Snapshotter: cfg.CRI.Snapshotter,
@@ -56,9 +66,22 @@ func run(ctx context.Context, cfg Config) error {
 	defer stopWatch()
 	go imageService.Watch(watchCtx, cfg.CRI.Namespace)
 
+	pods, err := startPods(ctx, cfg, client)
+	if err != nil {
+		return err
+	}
+	watchNetwork, watchNetworkStop := context.WithCancel(ctx)
+	defer watchNetworkStop()
+	go pods.network.Watch(watchNetwork)
+
 	server := cri.NewGRPCServer(cri.NewServer(cri.Options{
 		Images:         imageService,
 		Health:         containerdHealth{client},
+		Network:        pods.network,
+		Infra:          pods.infra,
+		Pods:           pods.store,
+		PodRootDir:     filepath.Join(cfg.Root, "pods"),
+		PodStateDir:    filepath.Join(cfg.State, "pods"),
 		CgroupDriver:   cfg.cgroupDriver(),
 		RuntimeVersion: version,
 		VerboseConfig:  cfg,

@@ -10,7 +10,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/slipway-dev/slipway/hack/testimages/registry"
+	registry "github.com/slipway-dev/slipway/hack/testimages/testregistry"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -43,14 +43,16 @@ var _ = BeforeSuite(func(ctx context.Context) {
 
 	testRegistry, err = registry.Start(ctx, registry.Options{
 		Addr: "127.0.0.1:0",
-		Auth: &registry.BasicAuth{Username: privateUser, Password: privatePassword},
+		Auth: &registry.Credentials{Username: privateUser, Password: privatePassword},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(testRegistry.Close)
 	hostsDir := work + "/certs.d"
 	Expect(registry.WriteHostsDir(hostsDir, testRegistry.Addr())).To(Succeed())
 
-	daemon = startSlipwayd(ctx, work, hostsDir)
+	cniConfDir := writeTestNetwork(work)
+	DeferCleanup(removeTestNetwork)
+	daemon = startSlipwayd(ctx, work, hostsDir, cniConfDir)
 	DeferCleanup(daemon.stop)
 	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.conn)
 	imageSvc = runtimeapi.NewImageServiceClient(daemon.conn)

@@ -109,9 +109,11 @@ var _ = Describe("Pulling images through the registry mirror", Ordered, func() {
 	})
 
 	It("reports image filesystem usage that a pull increases", func(ctx context.Context) {
-		removeImage(ctx, busyboxImage)
+		// test-image-3 has a layer of its own, shared with no other image.
+		const image = "gcr.io/k8s-staging-cri-tools/test-image-3:latest"
+		removeImage(ctx, image)
 		before := imageFsUsed(ctx)
-		id := pullImage(ctx, busyboxImage, nil)
+		id := pullImage(ctx, image, nil)
 		DeferCleanup(removeImage, context.Background(), id)
 		resp, err := imageSvc.ImageFsInfo(ctx, &runtimeapi.ImageFsInfoRequest{})
 		Expect(err).NotTo(HaveOccurred())

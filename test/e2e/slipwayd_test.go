@@ -29,7 +29,7 @@ type slipwayd struct {
 
 // startSlipwayd runs the binary named by $SLIPWAYD_BIN (make e2e builds it)
 // and waits until its CRI answers.
-func startSlipwayd(ctx context.Context, work, hostsDir string) *slipwayd {
+func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string) *slipwayd {
 	bin := os.Getenv("SLIPWAYD_BIN")
 	if bin == "" {
 		Fail("SLIPWAYD_BIN is not set: run the suites with `make e2e`")
@@ -39,7 +39,7 @@ func startSlipwayd(ctx context.Context, work, hostsDir string) *slipwayd {
 	logFile, err := os.Create(filepath.Join(work, "slipwayd.log"))
 	Expect(err).NotTo(HaveOccurred())
 	d.cmd = exec.Command(bin, "--root", d.root, "--state", d.state,
-		"--registry-config-path", hostsDir, "--log-level", "debug")
+		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--log-level", "debug")
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	Expect(d.cmd.Start()).To(Succeed())
 	DeferCleanup(func() {

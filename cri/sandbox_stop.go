@@ -1,0 +1,80 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"github.com/slipway-dev/slipway/runtime/pod"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// StopPodSandbox stops the pod's processes and releases its network (CNI
+// DEL) and shm. Stopping a stopped or missing pod succeeds.
+func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
+	if req.GetPodSandboxId() == "" {
+		return nil, fmt.Errorf("pod_sandbox_id is required: %w", errdefs.ErrInvalidArgument)
+	}
+	p, err := s.opts.Pods.Get(req.GetPodSandboxId())
+	if errdefs.IsNotFound(err) {
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.opts.Pods.Lock(p.ID)
+	defer unlock()
+	if err := s.stopPodLocked(ctx, p.ID); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// stopPodLocked stops pod id; the caller holds the pod's lock. It re-reads
+// the pod, so a concurrent stop or remove that finished first is seen.
+func (s *Server) stopPodLocked(ctx context.Context, id string) error {
+	p, err := s.opts.Pods.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx = log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", p.ID))
+	if p.Infra {
+		if err := s.opts.Infra.Stop(ctx, p.ID); err != nil {
+			return fmt.Errorf("stopping infra process: %w", err)
+		}
+	}
+	if err := s.teardownNetwork(ctx, p); err != nil {
+		return err
+	}
+	if err := pod.UnmountShm(p.ShmPath); err != nil {
+		return err
+	}
+	if p.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		return nil
+	}
+	p.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	return s.opts.Pods.Update(ctx, p)
+}
+
+// teardownNetwork runs CNI DEL for a pod with its own network namespace.
+// DEL is idempotent, so stop and remove both run it: a failure is returned
+// and kubelet's retry of the call retries it.
+func (s *Server) teardownNetwork(ctx context.Context, p pod.Sandbox) error {
+	if p.HostNetwork() || p.Namespaces[namespaces.Net] == "" {
+		return nil
+	}
+	netPod, err := cniPod(p)
+	if err != nil {
+		// Bad annotations cannot have passed RunPodSandbox; DEL without them.
+		netPod.ID, netPod.NetNS = p.ID, p.Namespaces[namespaces.Net]
+	}
+	if err := s.opts.Network.Teardown(ctx, netPod); err != nil {
+		return fmt.Errorf("tearing down pod network: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"github.com/slipway-dev/slipway/runtime/oomscore"
+)
+
+const (
+	// SandboxIDAnnotation groups a pod's processes into one runc shim.
+	SandboxIDAnnotation = "io.kubernetes.cri.sandbox-id"
+	infraPath           = "/infra"
+	infraUID            = 65535
+	infraOOMScoreAdj    = -998
+	infraStopTimeout    = 5 * time.Second
+)
+
+// Infra runs the process that holds a pod's shared PID namespace, from a
+// synthetic root filesystem that contains only the slipway-infra binary.
+type Infra struct {
+	client *containerd.Client
+	rootfs string
+}
+
+// NewInfra copies binary into rootfsDir/infra (with the directories runc
+// mounts on) and returns an Infra that runs it through client.
+func NewInfra(client *containerd.Client, binary, rootfsDir string) (*Infra, error) {
+	for _, d := range []string{"proc", "dev", "sys", "etc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfsDir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("preparing infra rootfs: %w", err)
+		}
+	}
+	if err := copyExecutable(binary, filepath.Join(rootfsDir, infraPath)); err != nil {
+		return nil, fmt.Errorf("installing infra binary %s: %w", binary, err)
+	}
+	return &Infra{client: client, rootfs: rootfsDir}, nil
+}
+
+// Start creates and starts the infra process of pod p in its pinned
+// namespaces, with a new PID namespace, under cgroupsPath.
+func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retErr error) {
+	opts := []oci.SpecOpts{
+		oci.WithRootFSPath(i.rootfs),
+		oci.WithRootFSReadonly(),
+		oci.WithProcessArgs(infraPath),
+		oci.WithUserID(infraUID),
+		oci.WithCapabilities(nil),
+		oci.WithNoNewPrivileges,
+		oci.WithAnnotations(map[string]string{SandboxIDAnnotation: p.ID}),
+		withOOMScoreAdj(oomscore.Clamp(infraOOMScoreAdj)),
+	}
+	if cgroupsPath != "" {
+		opts = append(opts, oci.WithCgroup(cgroupsPath))
+	}
+	for kind, nsType := range map[namespaces.Kind]specs.LinuxNamespaceType{
+		namespaces.Net: specs.NetworkNamespace, namespaces.IPC: specs.IPCNamespace, namespaces.UTS: specs.UTSNamespace,
+	} {
+		if path, ok := p.Namespaces[kind]; ok {
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: nsType, Path: path}))
+		} else {
+			opts = append(opts, oci.WithHostNamespace(nsType))
+		}
+	}
+	container, err := i.client.NewContainer(ctx, p.ID,
+		containerd.WithContainerLabels(map[string]string{KindLabel: "infra"}),
+		containerd.WithRuntime(RuntimeName, nil),
+		containerd.WithNewSpec(opts...),
+	)
+	if err != nil {
+		return fmt.Errorf("creating infra container: %w", err)
+	}
+	defer func() {
+		if retErr != nil {
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), infraStopTimeout)
+			defer cancel()
+			_ = container.Delete(cleanup, containerd.WithSnapshotCleanup)
+		}
+	}()
+	task, err := container.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return fmt.Errorf("creating infra task: %w", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		return fmt.Errorf("starting infra process: %w", err)
+	}
+	return nil
+}
+
+// Stop ends the infra process of pod id: SIGTERM, then SIGKILL after a
+// grace period, then deletes its task. Missing is not an error.
+func (i *Infra) Stop(ctx context.Context, id string) error {
+	container, err := i.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	task, err := container.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("loading infra task: %w", err)
+	}
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("waiting on infra task: %w", err)
+	}
+	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("signalling infra process: %w", err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(infraStopTimeout):
+		if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("killing infra process: %w", err)
+		}
+		<-exited
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting infra task: %w", err)
+	}
+	return nil
+}
+
+// Remove stops and deletes the infra container of pod id; missing is fine.
+func (i *Infra) Remove(ctx context.Context, id string) error {
+	if err := i.Stop(ctx, id); err != nil {
+		return err
+	}
+	container, err := i.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := container.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting infra container: %w", err)
+	}
+	return nil
+}
+
+func withOOMScoreAdj(v int) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.OOMScoreAdj = &v
+		return nil
+	}
+}
+
+// copyExecutable copies src to dst atomically (a running infra keeps its
+// old inode).
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return errors.Join(os.Rename(tmp, dst))
+}

@@ -1,0 +1,57 @@
+package pod
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/slipway-dev/slipway/runtime/namespaces"
+)
+
+// InterfaceStats are one network interface's counters.
+type InterfaceStats struct {
+	Name                                 string
+	RxBytes, RxErrors, TxBytes, TxErrors uint64
+}
+
+// NetworkStats reads the counters of every interface but lo in the network
+// namespace pinned at netns.
+func NetworkStats(netns string) ([]InterfaceStats, error) {
+	var raw []byte
+	err := namespaces.Enter(netns, namespaces.Net, func() error {
+		var err error
+		raw, err = os.ReadFile("/proc/thread-self/net/dev")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading network stats: %w", err)
+	}
+	return parseNetDev(raw)
+}
+
+// parseNetDev parses /proc/net/dev: two header lines, then
+// "iface: rxbytes rxpackets rxerrs ... txbytes txpackets txerrs ...".
+func parseNetDev(raw []byte) ([]InterfaceStats, error) {
+	var out []InterfaceStats
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for line := 0; sc.Scan(); line++ {
+		if line < 2 {
+			continue
+		}
+		name, counters, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(name)
+		fields := strings.Fields(counters)
+		if len(fields) < 16 || name == "lo" {
+			continue
+		}
+		n := func(i int) uint64 { v, _ := strconv.ParseUint(fields[i], 10, 64); return v }
+		out = append(out, InterfaceStats{Name: name, RxBytes: n(0), RxErrors: n(2), TxBytes: n(8), TxErrors: n(10)})
+	}
+	return out, sc.Err()
+}

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// nodeFootprint counts what the suite's pods may leave behind on the node.
+type nodeFootprint struct {
+	NetnsMounts   int
+	TmpfsMounts   int
+	IPAllocations int
+	// IptablesRules mention the suite's network; CNIChains are all CNI-*
+	// chains (per-pod chains carry no comment to tell them apart).
+	IptablesRules int
+	CNIChains     int
+	PodDirs       int
+}
+
+func footprint() nodeFootprint {
+	GinkgoHelper()
+	var f nodeFootprint
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	Expect(err).NotTo(HaveOccurred())
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if !strings.Contains(line, daemon.state) {
+			continue
+		}
+		if strings.Contains(line, " nsfs ") {
+			f.NetnsMounts++
+		}
+		if strings.Contains(line, " tmpfs ") {
+			f.TmpfsMounts++
+		}
+	}
+	if entries, err := os.ReadDir(ipamDir + "/slipway-e2e"); err == nil {
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), "last_reserved_ip") && e.Name() != "lock" {
+				f.IPAllocations++
+			}
+		}
+	}
+	out, err := exec.Command("iptables-save").Output()
+	Expect(err).NotTo(HaveOccurred())
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "-A ") && strings.Contains(line, "slipway-e2e") {
+			f.IptablesRules++
+		}
+		if strings.HasPrefix(line, ":CNI-") {
+			f.CNIChains++
+		}
+	}
+	if entries, err := os.ReadDir(daemon.root + "/pods"); err == nil {
+		f.PodDirs = len(entries)
+	}
+	return f
+}
+
+var _ = Describe("Pod cleanup", func() {
+	It("leaves no netns, mount, IP, iptables rule or directory after 50 pods", func(ctx context.Context) {
+		// One pod first, so the network's shared chains exist before counting.
+		warm := podConfig("leak-warmup")
+		warm.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: 19999}}
+		resp, err := runtimeSvc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: warm})
+		Expect(err).NotTo(HaveOccurred())
+		removePod(ctx, resp.PodSandboxId)
+
+		before := footprint()
+		for i := range 50 {
+			config := podConfig("leak")
+			config.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: int32(20000 + i)}}
+			if i%5 == 0 {
+				config.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+			}
+			resp, err := runtimeSvc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: config})
+			Expect(err).NotTo(HaveOccurred())
+			if i%2 == 0 {
+				stopPod(ctx, resp.PodSandboxId)
+			}
+			removePod(ctx, resp.PodSandboxId)
+		}
+		Expect(footprint()).To(Equal(before))
+		Expect(infraProcesses()).To(BeZero())
+	})
+})
