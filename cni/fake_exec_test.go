@@ -125,6 +125,20 @@ func summary(calls []fakeCall) []string {
 	return out
 }
 
+// podNetFirst is summary with the pod network's calls (sequential, in
+// order) before the loopback's (run in parallel with them).
+func podNetFirst(calls []fakeCall) []string {
+	var net, lo []fakeCall
+	for _, c := range calls {
+		if c.IfName == loopbackIfName {
+			lo = append(lo, c)
+		} else {
+			net = append(net, c)
+		}
+	}
+	return summary(append(net, lo...))
+}
+
 // sortedSummary is summary sorted: for calls made in parallel.
 func sortedSummary(calls []fakeCall) []string {
 	s := summary(calls)

@@ -28,7 +28,7 @@ import (
 
 const pluginDir = "/opt/cni/bin"
 
-func requireIntegration(t *testing.T) {
+func requireIntegration(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test")
@@ -54,7 +54,7 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)[:n]
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -64,7 +64,7 @@ func run(t *testing.T, name string, args ...string) string {
 }
 
 // newNetNS makes a named network namespace and returns its path.
-func newNetNS(t *testing.T) string {
+func newNetNS(t testing.TB) string {
 	t.Helper()
 	name := "swt-" + randHex(8)
 	run(t, "ip", "netns", "add", name)
@@ -81,7 +81,7 @@ type realEnv struct {
 
 // newRealEnv is a Manager on a conf dir holding the default conflist with
 // a test bridge, subnet and IPAM data dir, plus extra plugins at the end.
-func newRealEnv(t *testing.T, extra ...map[string]any) *realEnv {
+func newRealEnv(t testing.TB, extra ...map[string]any) *realEnv {
 	t.Helper()
 	e := &realEnv{
 		confDir:  t.TempDir(),
@@ -109,7 +109,7 @@ func newRealEnv(t *testing.T, extra ...map[string]any) *realEnv {
 
 // writeConf writes the default conflist for the env's bridge and subnet
 // under name, with the IPAM data dir moved to the env's.
-func (e *realEnv) writeConf(t *testing.T, file, network string, extra ...map[string]any) {
+func (e *realEnv) writeConf(t testing.TB, file, network string, extra ...map[string]any) {
 	t.Helper()
 	data, err := DefaultConflist(Options{DefaultSubnet: e.subnet.String(), DefaultBridge: e.bridge, DefaultFirewall: true})
 	if err != nil {
@@ -135,7 +135,7 @@ func (e *realEnv) writeConf(t *testing.T, file, network string, extra ...map[str
 }
 
 // freeSubnet picks a 10.251.X.0/24 the host does not route.
-func freeSubnet(t *testing.T) *net.IPNet {
+func freeSubnet(t testing.TB) *net.IPNet {
 	t.Helper()
 	routes := run(t, "ip", "-4", "route", "show", "table", "all")
 	for range 50 {
@@ -153,7 +153,7 @@ func subnetPrefix(n *net.IPNet) string {
 	return strings.TrimSuffix(n.IP.String(), "0")
 }
 
-func (e *realEnv) pod(t *testing.T) Pod {
+func (e *realEnv) pod(t testing.TB) Pod {
 	id := randHex(32)
 	return Pod{ID: id, Name: "pod-" + id[:6], Namespace: "swtest", UID: randHex(16), NetNS: newNetNS(t)}
 }
@@ -433,7 +433,7 @@ func TestIntegrationWatch(t *testing.T) {
 
 // cleanupIPTables removes, as a safety net after a failed test, the
 // iptables rules holding any of subs and the per-pod chains they jump to.
-func cleanupIPTables(t *testing.T, subs ...string) {
+func cleanupIPTables(t testing.TB, subs ...string) {
 	out, err := exec.Command("iptables-save").Output()
 	if err != nil {
 		return
@@ -517,4 +517,61 @@ func splitShellWords(s string) []string {
 		words = append(words, cur.String())
 	}
 	return words
+}
+
+// BenchmarkSetupTeardown times Setup and Teardown of a pod without
+// hostPorts on the default conflist (firewall included with
+// FIREWALL=1): go test -run x -bench SetupTeardown ./cni/
+func BenchmarkSetupTeardown(b *testing.B) {
+	requireIntegration(b)
+	e := newRealEnv(b)
+	if os.Getenv("FIREWALL") == "" {
+		e.writeConfWithout(b, "firewall")
+		e.m.reload(context.Background())
+	}
+	ctx := context.Background()
+	var setup, teardown time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		pod := e.pod(b)
+		b.StartTimer()
+		start := time.Now()
+		if _, err := e.m.Setup(ctx, pod); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := e.m.Teardown(ctx, pod); err != nil {
+			b.Fatal(err)
+		}
+		setup += mid.Sub(start)
+		teardown += time.Since(mid)
+		b.StopTimer()
+		exec.Command("ip", "netns", "del", filepath.Base(pod.NetNS)).Run()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(setup.Microseconds())/1000/float64(b.N), "setup-ms/op")
+	b.ReportMetric(float64(teardown.Microseconds())/1000/float64(b.N), "teardown-ms/op")
+}
+
+// writeConfWithout rewrites the env's config without the plugins of type.
+func (e *realEnv) writeConfWithout(t testing.TB, pluginType string) {
+	t.Helper()
+	path := filepath.Join(e.confDir, "10-test.conflist")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf map[string]any
+	json.Unmarshal(data, &conf)
+	var keep []any
+	for _, p := range conf["plugins"].([]any) {
+		if p.(map[string]any)["type"] != pluginType {
+			keep = append(keep, p)
+		}
+	}
+	conf["plugins"] = keep
+	data, _ = json.Marshal(conf)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

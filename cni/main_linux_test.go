@@ -31,6 +31,41 @@ func snapshotHost() func() {
 			os.WriteFile(ipForward, forward, 0o644)
 		}
 		removeIdleSharedChains(before)
+		removeEmptyTables(before)
+	}
+}
+
+// builtinChains are the chains iptables-nft creates with a table.
+var builtinChains = map[string]bool{"INPUT": true, "FORWARD": true, "OUTPUT": true, "PREROUTING": true, "POSTROUTING": true}
+
+// removeEmptyTables deletes the iptables-nft tables that did not exist
+// before and hold nothing but empty built-in chains now (the firewall
+// plugin creates the filter table on a node that had none).
+func removeEmptyTables(before map[string][]string) {
+	if before == nil {
+		return
+	}
+	if out, err := exec.Command("iptables", "-V").Output(); err != nil || !strings.Contains(string(out), "nf_tables") {
+		return
+	}
+	existed, used := map[string]bool{}, map[string]bool{}
+	for tc := range before {
+		table, _, _ := strings.Cut(tc, " ")
+		existed[table] = true
+	}
+	now := iptablesChains()
+	for tc, rules := range now {
+		table, chain, _ := strings.Cut(tc, " ")
+		if len(rules) > 0 || !builtinChains[chain] {
+			used[table] = true
+		}
+	}
+	for tc := range now {
+		table, _, _ := strings.Cut(tc, " ")
+		if !existed[table] && !used[table] {
+			used[table] = true // once
+			exec.Command("nft", "delete", "table", "ip", table).Run()
+		}
 	}
 }
 

@@ -23,11 +23,12 @@ import (
 )
 
 // loopback is the network list that brings up the pod's lo, as containerd's
-// go-cni and CRI-O do.
+// go-cni and CRI-O do. cniVersion 0.4.0 is the oldest with CHECK, so
+// loopback plugins back to v0.8 (2019) work.
 const (
 	loopbackNetworkName = "cni-loopback"
 	loopbackIfName      = "lo"
-	loopbackConfig      = `{"cniVersion":"1.0.0","name":"` + loopbackNetworkName + `","plugins":[{"type":"loopback"}]}`
+	loopbackConfig      = `{"cniVersion":"0.4.0","name":"` + loopbackNetworkName + `","plugins":[{"type":"loopback"}]}`
 )
 
 // validateTimeout bounds the plugin VERSION calls of a config check.

@@ -233,7 +233,7 @@ func TestSetupFailureCleansUp(t *testing.T) {
 					dels = append(dels, c)
 				}
 			}
-			if got := summary(dels); !slices.Equal(got, tt.wantDel) {
+			if got := podNetFirst(dels); !slices.Equal(got, tt.wantDel) {
 				t.Errorf("cleanup:\n%s\nwant:\n%s", joinLines(got), joinLines(tt.wantDel))
 			}
 			for _, c := range dels {
@@ -335,7 +335,7 @@ func TestTeardown(t *testing.T) {
 		}
 		calls := e.fake.takeCalls()
 		want := []string{"DEL bandwidth eth0", "DEL firewall eth0", "DEL portmap eth0", "DEL bridge eth0", "DEL loopback lo"}
-		if got := summary(calls); !slices.Equal(got, want) {
+		if got := podNetFirst(calls); !slices.Equal(got, want) {
 			t.Fatalf("ran %v, want %v", got, want)
 		}
 		for _, c := range calls {
@@ -394,7 +394,7 @@ func TestTeardown(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []string{"DEL bandwidth eth0", "DEL firewall eth0", "DEL portmap eth0", "DEL bridge eth0", "DEL loopback lo"}
-		if got := summary(e.fake.takeCalls()); !slices.Equal(got, want) {
+		if got := podNetFirst(e.fake.takeCalls()); !slices.Equal(got, want) {
 			t.Errorf("ran %v, want %v", got, want)
 		}
 		if left := e.leftovers(t); len(left) > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 
@@ -119,7 +120,7 @@ func (p *Pod) validate() error {
 	}
 	if p.DNS != nil {
 		for i, s := range p.DNS.Servers {
-			if net.ParseIP(s) == nil {
+			if _, err := netip.ParseAddr(s); err != nil { // allows fe80::1%eth0
 				return invalid(fmt.Sprintf("DNS.Servers[%d]", i), "%q is not an IP address", s)
 			}
 		}

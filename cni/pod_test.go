@@ -41,6 +41,7 @@ func TestPodValidate(t *testing.T) {
 		{name: "unknown protocol", mutate: func(p *Pod) { p.PortMappings = []PortMapping{{ContainerPort: 80, Protocol: "icmp"}} }, wantField: "PortMappings[0].Protocol"},
 		{name: "protocol any case", mutate: func(p *Pod) { p.PortMappings = []PortMapping{{ContainerPort: 80, HostPort: 8080, Protocol: "SCTP"}} }},
 		{name: "bad host IP", mutate: func(p *Pod) { p.PortMappings = []PortMapping{{ContainerPort: 80, HostIP: "localhost"}} }, wantField: "PortMappings[0].HostIP"},
+		{name: "DNS server with zone", mutate: func(p *Pod) { p.DNS = &DNS{Servers: []string{"fe80::1%eth0", "10.0.0.10"}} }},
 		{name: "bad DNS server", mutate: func(p *Pod) { p.DNS = &DNS{Servers: []string{"10.0.0.10", "dns.local"}} }, wantField: "DNS.Servers[1]"},
 		{name: "ingress rate without burst", mutate: func(p *Pod) { p.Bandwidth = &Bandwidth{IngressRate: 1000} }, wantField: "Bandwidth.IngressBurst"},
 		{name: "egress burst without rate", mutate: func(p *Pod) { p.Bandwidth = &Bandwidth{EgressBurst: 1000} }, wantField: "Bandwidth.EgressRate"},

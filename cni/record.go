@@ -23,7 +23,7 @@ type record struct {
 	NetNS          string                     `json:"netns"`
 	Args           [][2]string                `json:"cniArgs"`
 	CapabilityArgs map[string]json.RawMessage `json:"capabilityArgs,omitempty"`
-	// Attachments are in ADD order; DEL runs in reverse.
+	// Attachments are in Setup's order: the loopback, then the pod network.
 	Attachments []attachment `json:"attachments"`
 }
 

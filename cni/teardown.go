@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -12,7 +13,7 @@ import (
 )
 
 // Teardown detaches the pod from every network Setup attached it to: DEL
-// of the pod network, then of the loopback, with the config, CNI_ARGS and
+// of the pod network and of the loopback, with the config, CNI_ARGS and
 // capability args of the ADD (recorded at Setup, whatever the conf dir
 // holds now) and libcni's cached result as prevResult. Only pod.ID is
 // required; pod.NetNS, when set, overrides the recorded path.
@@ -47,8 +48,8 @@ func (m *Manager) Teardown(ctx context.Context, pod Pod) error {
 	return m.teardownLocked(ctx, rec, pod.NetNS)
 }
 
-// teardownLocked runs DEL of rec's attachments in reverse order, removes
-// the record when all succeed and otherwise keeps the attachments whose DEL
+// teardownLocked runs DEL of rec's attachments, removes the record when
+// all succeed and otherwise keeps the attachments whose DEL
 // failed. The caller holds the pod's lock.
 func (m *Manager) teardownLocked(ctx context.Context, rec *record, netns string) error {
 	if netns == "" {
@@ -59,10 +60,18 @@ func (m *Manager) teardownLocked(ctx context.Context, rec *record, netns string)
 			Debug("pod netns is gone; running CNI DEL without it")
 		netns = ""
 	}
+	// Attachments are independent (different interfaces), so their DELs
+	// run in parallel, as their ADDs do.
+	delErrs := make([]error, len(rec.Attachments))
+	var wg sync.WaitGroup
+	for i, a := range rec.Attachments {
+		wg.Go(func() { delErrs[i] = m.del(ctx, rec, a, netns) })
+	}
+	wg.Wait()
 	var errs []error
 	var failed []attachment
-	for _, a := range slices.Backward(rec.Attachments) {
-		if err := m.del(ctx, rec, a, netns); err != nil {
+	for i, a := range slices.Backward(rec.Attachments) {
+		if err := delErrs[i]; err != nil {
 			errs = append(errs, fmt.Errorf("cni: tearing down network %q (%s) of pod %s: %w", a.Network, a.IfName, rec.ID, err))
 			failed = append(failed, a)
 		}
@@ -102,7 +111,7 @@ func (m *Manager) recordFromCache(id string) (*record, error) {
 		return nil, err
 	}
 	rec := &record{ID: id}
-	// The loopback first, so that DEL (in reverse) runs it last.
+	// In Setup's order: the loopback first.
 	slices.SortStableFunc(atts, func(a, b *libcni.NetworkAttachment) int {
 		return boolRank(b.Network == loopbackNetworkName) - boolRank(a.Network == loopbackNetworkName)
 	})

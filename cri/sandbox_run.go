@@ -124,16 +124,13 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
-// podHostname is the pod's hostname: the config's, or the node's for a pod
-// on the host network.
+// podHostname is the pod's hostname: the config's, else the node's (as
+// containerd and CRI-O do; kubelet always sends one).
 func podHostname(config *runtimeapi.PodSandboxConfig) (string, error) {
 	if h := config.GetHostname(); h != "" {
 		return h, nil
 	}
-	if config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE {
-		return os.Hostname()
-	}
-	return config.GetMetadata().GetName(), nil
+	return os.Hostname()
 }
 
 // cniPod describes p for the pod network.

@@ -11,6 +11,24 @@ focus=${2:-}
 work=$(mktemp -d /tmp/slipway-critest.XXXXXX)
 pids=()
 
+# The run's own pod network: a bridge and subnet of its own, IPAM state in
+# the work dir.
+bridge=swcritest0
+write_network() {
+	mkdir -p "$work/net.d"
+	cat >"$work/net.d/10-critest.conflist" <<-CONF
+	{
+	  "cniVersion": "1.0.0",
+	  "name": "slipway-critest",
+	  "plugins": [
+	    {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+	     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.253.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$work/ipam"}},
+	    {"type": "portmap", "capabilities": {"portMappings": true}}
+	  ]
+	}
+	CONF
+}
+
 cleanup() {
 	local pid
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -18,6 +36,7 @@ cleanup() {
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	ip link del "$bridge" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,7 +62,8 @@ go build -o "$work/testimages" ./hack/testimages
 pids+=($!)
 wait_for "$work/registry.addr"
 
-"$slipwayd" --root "$work/root" --state "$work/run" --registry-config-path "$work/certs.d" \
+write_network
+"$slipwayd" --root "$work/root" --state "$work/run" --registry-config-path "$work/certs.d" --cni-conf-dir "$work/net.d" \
 	--log-level debug >"$work/slipwayd.log" 2>&1 &
 pids+=($!)
 wait_for "$work/run/slipway.sock"

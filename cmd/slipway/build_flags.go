@@ -65,7 +65,7 @@ func parseBuildFlags(args []string, stderr io.Writer, getenv func(string) string
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, buildUsage)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	fs.StringVar(&o.file, "f", "", "Dockerfile (default PATH/Dockerfile; - reads stdin)")
 	fs.StringVar(&o.file, "file", "", "same as -f")
@@ -161,6 +161,26 @@ func (o buildOptions) validate() error {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
 	return nil
+}
+
+// printFlags lists fs's flags docker-style: "-t" for one letter, "--name"
+// otherwise, with the default when it is not the zero value.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		kind, usage := flag.UnquoteUsage(f)
+		if kind != "" {
+			kind = " " + kind
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" {
+			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  %s%s%s\n    \t%s%s\n", dash, f.Name, kind, usage, def)
+	})
 }
 
 // parseCSV splits a docker-style "k=v,k2=v2" flag value into its fields

@@ -20,6 +20,8 @@ import (
 // slipwayd is a slipwayd process started by the suite, with its own root and
 // state under a temporary directory.
 type slipwayd struct {
+	args   []string
+	log    *os.File
 	cmd    *exec.Cmd
 	root   string
 	state  string
@@ -38,10 +40,10 @@ func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string) *slip
 	d.socket = filepath.Join(d.state, "slipway.sock")
 	logFile, err := os.Create(filepath.Join(work, "slipwayd.log"))
 	Expect(err).NotTo(HaveOccurred())
-	d.cmd = exec.Command(bin, "--root", d.root, "--state", d.state,
-		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--log-level", "debug")
-	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
-	Expect(d.cmd.Start()).To(Succeed())
+	d.log = logFile
+	d.args = []string{bin, "--root", d.root, "--state", d.state,
+		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--log-level", "debug"}
+	d.start()
 	DeferCleanup(func() {
 		logFile.Close()
 		if CurrentSpecReport().Failed() {
@@ -52,17 +54,44 @@ func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string) *slip
 
 	d.conn, err = grpc.NewClient("unix://"+d.socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	Expect(err).NotTo(HaveOccurred())
+	d.waitServing(ctx)
+	return d
+}
+
+func (d *slipwayd) start() {
+	GinkgoHelper()
+	d.cmd = exec.Command(d.args[0], d.args[1:]...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	Expect(d.cmd.Start()).To(Succeed())
+}
+
+func (d *slipwayd) waitServing(ctx context.Context) {
+	GinkgoHelper()
 	client := runtimeapi.NewRuntimeServiceClient(d.conn)
 	Eventually(func() error {
 		_, err := client.Version(ctx, &runtimeapi.VersionRequest{})
 		return err
 	}).WithTimeout(60 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
-	return d
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// restart stops slipwayd with SIGTERM and starts it again on the same
+// directories; the client connection reconnects by itself.
+func (d *slipwayd) restart(ctx context.Context) {
+	GinkgoHelper()
+	d.terminate()
+	d.start()
+	d.waitServing(ctx)
+}
+
+// stop sends SIGTERM, waits for a clean exit and closes the client.
 func (d *slipwayd) stop() {
+	d.terminate()
 	d.conn.Close()
+}
+
+// terminate sends SIGTERM and waits for a clean exit, with containerd gone.
+func (d *slipwayd) terminate() {
+	GinkgoHelper()
 	Expect(d.cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- d.cmd.Wait() }()
