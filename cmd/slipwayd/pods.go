@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/cni"
+	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
 )
 
@@ -45,7 +47,9 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, err
 	}
-	return &podRuntime{store: store, network: network, infra: infra}, nil
+	r := &podRuntime{store: store, network: network, infra: infra}
+	reconcilePods(ctx, cfg, client, r)
+	return r, nil
 }
 
 // infraBinary finds slipway-infra: the configured path, else beside the
@@ -65,4 +69,51 @@ func infraBinary(configured string) (string, error) {
 		return "", fmt.Errorf("slipway-infra not found beside slipwayd or in PATH; set cri.infra_binary: %w", err)
 	}
 	return path, nil
+}
+
+// reconcilePods removes what a crash in the middle of RunPodSandbox or
+// RemovePodSandbox can leave without a pod record: network attachments,
+// infra containers, namespace pins and pod directories. Errors are logged;
+// a later start tries again.
+func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r *podRuntime) {
+	known := map[string]bool{}
+	for _, p := range r.store.List() {
+		known[p.ID] = true
+	}
+	logErr := func(err error, what, id string) {
+		if err != nil {
+			log.G(ctx).WithError(err).WithField("podsandboxid", id).Warnf("reconcile: %s", what)
+		}
+	}
+	attached, err := r.network.Attached()
+	logErr(err, "listing network attachments", "")
+	for _, id := range attached {
+		if !known[id] {
+			log.G(ctx).WithField("podsandboxid", id).Info("reconcile: tearing down the network of a pod with no record")
+			logErr(r.network.Teardown(ctx, cni.Pod{ID: id}), "network teardown", id)
+		}
+	}
+	infras, err := client.Containers(ctx, fmt.Sprintf(`labels."%s"==infra`, pod.KindLabel))
+	logErr(err, "listing infra containers", "")
+	for _, c := range infras {
+		if !known[c.ID()] {
+			logErr(r.infra.Remove(ctx, c.ID()), "removing infra container", c.ID())
+		}
+	}
+	stateDir := filepath.Join(cfg.State, "pods")
+	for _, dir := range []string{stateDir, filepath.Join(cfg.Root, "pods")} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if known[e.Name()] {
+				continue
+			}
+			if dir == stateDir {
+				for _, kind := range []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS} {
+					logErr(namespaces.Unpin(filepath.Join(dir, e.Name(), "ns", string(kind))), "unpinning namespace", e.Name())
+				}
+				logErr(pod.UnmountShm(filepath.Join(dir, e.Name(), "shm")), "unmounting shm", e.Name())
+			}
+			logErr(os.RemoveAll(filepath.Join(dir, e.Name())), "removing pod directory", e.Name())
+		}
+	}
 }

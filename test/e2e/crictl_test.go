@@ -3,24 +3,29 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
 
-var _ = Describe("crictl against slipwayd", func() {
-	crictl := func(ctx context.Context, args ...string) string {
-		GinkgoHelper()
-		args = append([]string{"--runtime-endpoint", "unix://" + daemon.socket, "--image-endpoint", "unix://" + daemon.socket}, args...)
-		out, err := exec.CommandContext(ctx, "crictl", args...).Output()
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		Expect(err).NotTo(HaveOccurred(), "crictl %v: %s", args, stderr)
-		return string(out)
+// crictl runs crictl against the suite's slipwayd and returns its stdout.
+func crictl(ctx context.Context, args ...string) string {
+	GinkgoHelper()
+	args = append([]string{"--runtime-endpoint", "unix://" + daemon.socket, "--image-endpoint", "unix://" + daemon.socket}, args...)
+	out, err := exec.CommandContext(ctx, "crictl", args...).Output()
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
 	}
+	Expect(err).NotTo(HaveOccurred(), "crictl %v: %s", args, stderr)
+	return string(out)
+}
+
+var _ = Describe("crictl against slipwayd", func() {
 
 	BeforeEach(func() {
 		if _, err := exec.LookPath("crictl"); err != nil {
@@ -63,5 +68,39 @@ var _ = Describe("crictl against slipwayd", func() {
 		Expect(crictl(ctx, "imagefsinfo")).To(ContainSubstring("usedBytes"))
 		Expect(crictl(ctx, "rmi", image)).To(ContainSubstring("Deleted: " + image))
 		Expect(crictl(ctx, "images", "-q")).NotTo(ContainSubstring(inspect.Status.ID))
+	})
+
+	It("runs, lists, inspects, stats, stops and removes pods", func(ctx context.Context) {
+		config := filepath.Join(GinkgoT().TempDir(), "pod.json")
+		Expect(os.WriteFile(config, []byte(`{
+  "metadata": {"name": "crictl-pod", "namespace": "e2e", "uid": "crictl-uid", "attempt": 1},
+  "hostname": "crictl-pod",
+  "labels": {"app": "crictl"},
+  "linux": {"cgroup_parent": "/slipway-e2e-crictl", "security_context": {"namespace_options": {"pid": 0}}}
+}`), 0o644)).To(Succeed())
+		DeferCleanup(removeCgroupTree, "/slipway-e2e-crictl")
+		id := strings.TrimSpace(crictl(ctx, "runp", config))
+		Expect(id).To(MatchRegexp("^[0-9a-f]{64}$"))
+		DeferCleanup(func(ctx context.Context) { removePod(ctx, id) })
+
+		Expect(crictl(ctx, "pods", "--label", "app=crictl")).To(MatchRegexp(id[:13] + `\s.*Ready\s+crictl-pod\s+e2e\s+1`))
+		var inspect struct {
+			Status struct {
+				State   string `json:"state"`
+				Network struct {
+					IP string `json:"ip"`
+				} `json:"network"`
+			} `json:"status"`
+			Info map[string]any `json:"info"`
+		}
+		Expect(json.Unmarshal([]byte(crictl(ctx, "inspectp", id)), &inspect)).To(Succeed())
+		Expect(inspect.Status.State).To(Equal("SANDBOX_READY"))
+		Expect(inspect.Status.Network.IP).To(HavePrefix("10.252.0."))
+		Expect(crictl(ctx, "statsp", "--id", id)).To(ContainSubstring("crictl-pod"))
+
+		Expect(crictl(ctx, "stopp", id)).To(ContainSubstring("Stopped sandbox " + id))
+		Expect(crictl(ctx, "pods", "--id", id, "--state", "NotReady", "-q")).To(ContainSubstring(id))
+		Expect(crictl(ctx, "rmp", id)).To(ContainSubstring("Removed sandbox " + id))
+		Expect(crictl(ctx, "pods", "-q")).NotTo(ContainSubstring(id))
 	})
 })

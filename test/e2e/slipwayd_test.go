@@ -26,7 +26,9 @@ type slipwayd struct {
 	root   string
 	state  string
 	socket string
-	conn   *grpc.ClientConn
+	// cniConfDir is the suite network's conf dir.
+	cniConfDir string
+	conn       *grpc.ClientConn
 }
 
 // startSlipwayd runs the binary named by $SLIPWAYD_BIN (make e2e builds it)
@@ -36,7 +38,7 @@ func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string) *slip
 	if bin == "" {
 		Fail("SLIPWAYD_BIN is not set: run the suites with `make e2e`")
 	}
-	d := &slipwayd{root: filepath.Join(work, "root"), state: filepath.Join(work, "run")}
+	d := &slipwayd{root: filepath.Join(work, "root"), state: filepath.Join(work, "run"), cniConfDir: cniConfDir}
 	d.socket = filepath.Join(d.state, "slipway.sock")
 	logFile, err := os.Create(filepath.Join(work, "slipwayd.log"))
 	Expect(err).NotTo(HaveOccurred())
