@@ -13,7 +13,7 @@ help: ## list targets
 
 build: ## build slipwayd, slipway and slipway-infra into ./bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/slipwayd ./cmd/slipway
-	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/ ./cmd/slipway-infra
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/ ./cmd/slipway-infra ./cmd/slipway-logger
 
 deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, critest, buildctl for the build e2e)
 	INSTALL_BUILDKIT=1 bash hack/install-deps.sh

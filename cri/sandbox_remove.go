@@ -35,6 +35,11 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", p.ID))
+	for _, c := range s.opts.ContainerStore.InPod(p.ID) {
+		if err := s.removeContainer(ctx, c); err != nil {
+			return nil, fmt.Errorf("removing container %s: %w", c.ID, err)
+		}
+	}
 	if p.Infra {
 		if err := s.opts.Infra.Remove(ctx, p.ID); err != nil {
 			return nil, fmt.Errorf("removing infra container: %w", err)

@@ -43,6 +43,9 @@ func (s *Server) stopPodLocked(ctx context.Context, id string) error {
 		return err
 	}
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", p.ID))
+	if err := s.stopContainersOfPod(ctx, p.ID); err != nil {
+		return err
+	}
 	if p.Infra {
 		if err := s.opts.Infra.Stop(ctx, p.ID); err != nil {
 			return fmt.Errorf("stopping infra process: %w", err)
@@ -59,6 +62,20 @@ func (s *Server) stopPodLocked(ctx context.Context, id string) error {
 	}
 	p.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 	return s.opts.Pods.Update(ctx, p)
+}
+
+// stopContainersOfPod kills the pod's running containers; kubelet stops
+// them gracefully before it stops the pod.
+func (s *Server) stopContainersOfPod(ctx context.Context, podID string) error {
+	for _, c := range s.opts.ContainerStore.InPod(podID) {
+		unlock := s.opts.ContainerStore.Lock(c.ID)
+		err := s.opts.Containers.Stop(ctx, c.ID, 0)
+		unlock()
+		if err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("stopping container %s: %w", c.ID, err)
+		}
+	}
+	return nil
 }
 
 // teardownNetwork runs CNI DEL for a pod with its own network namespace.

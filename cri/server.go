@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/slipway-dev/slipway/cni"
+	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/names"
 	"github.com/slipway-dev/slipway/runtime/pod"
@@ -48,6 +49,13 @@ type InfraRunner interface {
 	// Stop and Remove succeed when there is nothing to stop or remove.
 	Stop(ctx context.Context, id string) error
 	Remove(ctx context.Context, id string) error
+	// Pid is the running infra process's pid.
+	Pid(ctx context.Context, id string) (uint32, error)
+}
+
+// LogReopener makes a running container's logger reopen its log file.
+type LogReopener interface {
+	Reopen(ctx context.Context, c container.Container) error
 }
 
 // Options configure a Server. All interfaces are required.
@@ -62,6 +70,14 @@ type Options struct {
 	PodRootDir string
 	// PodStateDir holds each pod's namespace pins and shm (STATE/pods).
 	PodStateDir string
+	// Containers runs containers; ContainerStore is its loaded store.
+	Containers     *container.Runtime
+	ContainerStore *container.Store
+	// ContainerEvents feeds GetContainerEvents.
+	ContainerEvents *container.Events
+	Logs            LogReopener
+	// SeccompRoot resolves relative Localhost seccomp profile paths.
+	SeccompRoot string
 	// CgroupDriver is "cgroupfs" or "systemd".
 	CgroupDriver string
 	// RuntimeVersion is slipway's version, reported by Version.
@@ -79,6 +95,8 @@ type Server struct {
 	opts Options
 	// podNames binds pod names to sandbox IDs.
 	podNames *names.Registry
+	// containerNames binds container names to container IDs.
+	containerNames *names.Registry
 }
 
 var (
@@ -89,10 +107,17 @@ var (
 // NewServer returns a Server over opts, with the names of the pods already
 // in opts.Pods bound.
 func NewServer(opts Options) *Server {
-	s := &Server{opts: opts, podNames: names.New()}
-	if opts.Pods != nil {
-		for _, p := range opts.Pods.List() {
-			s.podNames.Bind(p.Name(), p.ID)
+	s := &Server{opts: opts, podNames: names.New(), containerNames: names.New()}
+	if opts.Pods == nil {
+		return s
+	}
+	for _, p := range opts.Pods.List() {
+		s.podNames.Bind(p.Name(), p.ID)
+		if opts.ContainerStore == nil {
+			continue
+		}
+		for _, c := range opts.ContainerStore.InPod(p.ID) {
+			s.containerNames.Bind(container.Name(p.Config.GetMetadata(), c.Config.GetMetadata()), c.ID)
 		}
 	}
 	return s

@@ -43,6 +43,11 @@ type CRIConfig struct {
 	// InfraBinary is the slipway-infra executable that holds shared PID
 	// namespaces; empty means beside slipwayd, then in PATH.
 	InfraBinary string `toml:"infra_binary" json:"infraBinary"`
+	// LoggerBinary is the slipway-logger executable the shims run for
+	// container logs; empty means beside slipwayd, then in PATH.
+	LoggerBinary string `toml:"logger_binary" json:"loggerBinary"`
+	// SeccompProfileRoot resolves relative Localhost seccomp profiles.
+	SeccompProfileRoot string `toml:"seccomp_profile_root" json:"seccompProfileRoot"`
 }
 
 // CNIConfig configures pod networking.

@@ -70,21 +70,30 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	containers, err := startContainers(watchCtx, cfg, client)
+	if err != nil {
+		return err
+	}
 	watchNetwork, watchNetworkStop := context.WithCancel(ctx)
 	defer watchNetworkStop()
 	go pods.network.Watch(watchNetwork)
 
 	server := cri.NewGRPCServer(cri.NewServer(cri.Options{
-		Images:         imageService,
-		Health:         containerdHealth{client},
-		Network:        pods.network,
-		Infra:          pods.infra,
-		Pods:           pods.store,
-		PodRootDir:     filepath.Join(cfg.Root, "pods"),
-		PodStateDir:    filepath.Join(cfg.State, "pods"),
-		CgroupDriver:   cfg.cgroupDriver(),
-		RuntimeVersion: version,
-		VerboseConfig:  cfg,
+		Images:          imageService,
+		Health:          containerdHealth{client},
+		Network:         pods.network,
+		Infra:           pods.infra,
+		Pods:            pods.store,
+		PodRootDir:      filepath.Join(cfg.Root, "pods"),
+		PodStateDir:     filepath.Join(cfg.State, "pods"),
+		Containers:      containers.runtime,
+		ContainerStore:  containers.store,
+		ContainerEvents: containers.events,
+		Logs:            containers.logs,
+		SeccompRoot:     cfg.CRI.SeccompProfileRoot,
+		CgroupDriver:    cfg.cgroupDriver(),
+		RuntimeVersion:  version,
+		VerboseConfig:   cfg,
 	}))
 	listener, err := listenUnix(cfg.CRI.Socket)
 	if err != nil {

@@ -39,7 +39,7 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, fmt.Errorf("pod network: %w", err)
 	}
-	binary, err := infraBinary(cfg.CRI.InfraBinary)
+	binary, err := helperBinary(cfg.CRI.InfraBinary, "slipway-infra", "cri.infra_binary")
 	if err != nil {
 		return nil, err
 	}
@@ -52,23 +52,23 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	return r, nil
 }
 
-// infraBinary finds slipway-infra: the configured path, else beside the
-// slipwayd executable, else in PATH.
-func infraBinary(configured string) (string, error) {
+// helperBinary finds one of slipway's helper executables: the configured
+// path, else beside the slipwayd executable, else in PATH.
+func helperBinary(configured, name, setting string) (string, error) {
 	if configured != "" {
 		return configured, nil
 	}
 	if self, err := os.Executable(); err == nil {
-		beside := filepath.Join(filepath.Dir(self), "slipway-infra")
+		beside := filepath.Join(filepath.Dir(self), name)
 		if _, err := os.Stat(beside); err == nil {
 			return beside, nil
 		}
 	}
-	path, err := exec.LookPath("slipway-infra")
+	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("slipway-infra not found beside slipwayd or in PATH; set cri.infra_binary: %w", err)
+		return "", fmt.Errorf("%s not found beside slipwayd or in PATH; set %s: %w", name, setting, err)
 	}
-	return path, nil
+	return filepath.Abs(path)
 }
 
 // reconcilePods removes what a crash in the middle of RunPodSandbox or

@@ -191,3 +191,16 @@ func copyExecutable(src, dst string) error {
 	}
 	return errors.Join(os.Rename(tmp, dst))
 }
+
+// Pid is the pid of pod id's running infra process.
+func (i *Infra) Pid(ctx context.Context, id string) (uint32, error) {
+	container, err := i.client.LoadContainer(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	task, err := container.Task(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	return task.Pid(), nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/containerd/containerd/v2/core/runtime/v2/logging"
+	"golang.org/x/sys/unix"
+
+	"github.com/slipway-dev/slipway/runtime/logs"
+)
+
+// stream is one container output the logger reads.
+type stream struct {
+	name logs.Stream
+	file *os.File // non-blocking, so read deadlines work
+}
+
+// openStreams returns the streams to read: stdout, and stderr unless the
+// container has a terminal (the shim then never closes the stderr pipe, so
+// it is closed here and not read).
+func openStreams(cfg *logging.Config, tty bool) ([]stream, error) {
+	out, err := pollable(cfg.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	if tty {
+		if c, ok := cfg.Stderr.(io.Closer); ok {
+			c.Close()
+		}
+		return []stream{{logs.Stdout, out}}, nil
+	}
+	errf, err := pollable(cfg.Stderr)
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	return []stream{{logs.Stdout, out}, {logs.Stderr, errf}}, nil
+}
+
+// pollable replaces the inherited pipe r (opened by logging.Run in blocking
+// mode) with a non-blocking duplicate that Go's poller manages, so that
+// SetReadDeadline can end a read on SIGTERM.
+func pollable(r io.Reader) (*os.File, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil, fmt.Errorf("container stream is a %T, not a file", r)
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("fd %d (%s): %w; slipway-logger must be started by the containerd shim", f.Fd(), f.Name(), err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	f.Close()
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/slipway-dev/slipway/runtime/container"
+	"github.com/slipway-dev/slipway/runtime/logs"
+)
+
+// containerRuntime is what the CRI's container calls run on.
+type containerRuntime struct {
+	store   *container.Store
+	runtime *container.Runtime
+	events  *container.Events
+	logs    loggers
+}
+
+// startContainers loads the container records, reattaches to running
+// tasks and starts recording OOM kills until ctx is done.
+func startContainers(ctx context.Context, cfg Config, client *containerd.Client) (*containerRuntime, error) {
+	store := container.NewStore(client.ContainerService())
+	if _, err := store.Load(ctx); err != nil {
+		return nil, err
+	}
+	binary, err := helperBinary(cfg.CRI.LoggerBinary, "slipway-logger", "cri.logger_binary")
+	if err != nil {
+		return nil, err
+	}
+	l := loggers{binary: binary, pidDir: filepath.Join(cfg.State, "loggers")}
+	if err := os.MkdirAll(l.pidDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating logger pid dir: %w", err)
+	}
+	events := container.NewEvents()
+	rt := container.New(container.Options{
+		Client:        client,
+		Store:         store,
+		Events:        events,
+		Snapshotter:   cfg.CRI.Snapshotter,
+		SystemdCgroup: cfg.cgroupDriver() == "systemd",
+		LogIO:         l.io,
+	})
+	rt.Recover(ctx)
+	go rt.WatchOOM(ctx, cfg.CRI.Namespace)
+	return &containerRuntime{store: store, runtime: rt, events: events, logs: l}, nil
+}
+
+// loggers runs slipway-logger for each container with a log path: the
+// containerd shim starts it, so logs keep flowing while slipwayd restarts.
+type loggers struct {
+	binary string
+	// pidDir holds one pid file per running logger.
+	pidDir string
+}
+
+func (l loggers) pidFile(id string) string { return filepath.Join(l.pidDir, id+".pid") }
+
+func (l loggers) io(c container.Container) (cio.Creator, error) {
+	if c.LogPath == "" {
+		return cio.NullIO, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(c.LogPath), 0o755); err != nil {
+		return nil, fmt.Errorf("creating log directory: %w", err)
+	}
+	uri, err := logs.LogURI(l.binary, logs.LoggerArgs{Path: c.LogPath, PIDFile: l.pidFile(c.ID), TTY: c.Config.GetTty()})
+	if err != nil {
+		return nil, err
+	}
+	return cio.LogURI(uri), nil
+}
+
+// Reopen makes a running container's logger reopen its log path.
+func (l loggers) Reopen(ctx context.Context, c container.Container) error {
+	return logs.Reopen(ctx, l.pidFile(c.ID))
+}

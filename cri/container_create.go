@@ -1,0 +1,141 @@
+//go:build wip
+
+package cri
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/slipway-dev/slipway/runtime/container"
+	"github.com/slipway-dev/slipway/runtime/spec"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// CreateContainer creates a container in a ready pod from an image already
+// on the node. A retried call with the same container name returns the
+// first call's container ID, waiting for it while it runs.
+func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (_ *runtimeapi.CreateContainerResponse, retErr error) {
+	config := req.GetConfig()
+	if err := validateContainerRequest(req); err != nil {
+		return nil, err
+	}
+	p, err := s.opts.Pods.Get(req.PodSandboxId)
+	if err != nil {
+		return nil, err
+	}
+	if p.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", p.ID, errdefs.ErrFailedPrecondition)
+	}
+	img, err := s.opts.Images.Get(config.Image.Image)
+	if errdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("image %q is not on the node; pull it first: %w", config.Image.Image, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config.image.image: %w", err)
+	}
+
+	id := newID()
+	creation, existing, err := s.containerNames.Reserve(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), id)
+	if err != nil {
+		return nil, err
+	}
+	if creation == nil {
+		return &runtimeapi.CreateContainerResponse{ContainerId: existing}, nil
+	}
+	defer func() { creation.Finish(retErr == nil) }()
+	ctx = log.WithLogger(ctx, log.G(ctx).WithField("containerid", id).WithField("podsandboxid", p.ID))
+
+	in := spec.Input{
+		ID:           id,
+		Config:       config,
+		Pod:          p,
+		Image:        img.Config,
+		CgroupDriver: s.opts.CgroupDriver,
+		SeccompRoot:  s.opts.SeccompRoot,
+	}
+	if in.InfraPID, err = s.infraPID(ctx, p.ID, p.Infra); err != nil {
+		return nil, err
+	}
+	if in.TargetPID, err = s.targetPID(config); err != nil {
+		return nil, err
+	}
+	c := container.Container{
+		ID:         id,
+		PodID:      p.ID,
+		Config:     config,
+		Image:      config.Image.Image,
+		ImageRef:   img.ID,
+		CreatedAt:  time.Now(),
+		Resources:  config.GetLinux().GetResources(),
+		StopSignal: img.Config.Config.StopSignal,
+	}
+	if dir, rel := p.Config.GetLogDirectory(), config.GetLogPath(); dir != "" && rel != "" {
+		c.LogPath = filepath.Join(dir, rel)
+	}
+	err = s.opts.Containers.Create(ctx, container.CreateRequest{
+		Container: c,
+		ImageName: img.References[0],
+		SpecOpts: func(rootfs []mount.Mount) ([]oci.SpecOpts, error) {
+			in.RootfsMounts = rootfs
+			return spec.Opts(in)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+func validateContainerRequest(req *runtimeapi.CreateContainerRequest) error {
+	invalid := func(field string) error {
+		return fmt.Errorf("%s is required: %w", field, errdefs.ErrInvalidArgument)
+	}
+	switch {
+	case req.GetPodSandboxId() == "":
+		return invalid("pod_sandbox_id")
+	case req.GetConfig() == nil:
+		return invalid("config")
+	case req.GetConfig().GetMetadata() == nil:
+		return invalid("config.metadata")
+	case req.GetConfig().GetMetadata().GetName() == "":
+		return invalid("config.metadata.name")
+	case req.GetConfig().GetImage().GetImage() == "":
+		return invalid("config.image.image")
+	}
+	return nil
+}
+
+// infraPID is the pid of the pod's infra process when it has one.
+func (s *Server) infraPID(ctx context.Context, podID string, infra bool) (int, error) {
+	if !infra {
+		return 0, nil
+	}
+	pid, err := s.opts.Infra.Pid(ctx, podID)
+	if err != nil {
+		return 0, fmt.Errorf("pod %s has no running infra process: %w", podID, err)
+	}
+	return int(pid), nil
+}
+
+// targetPID is the pid of the container whose PID namespace a TARGET-mode
+// container joins.
+func (s *Server) targetPID(config *runtimeapi.ContainerConfig) (int, error) {
+	ns := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if ns.GetPid() != runtimeapi.NamespaceMode_TARGET {
+		return 0, nil
+	}
+	target, err := s.opts.ContainerStore.Get(ns.GetTargetId())
+	if err != nil {
+		return 0, fmt.Errorf("config.linux.security_context.namespace_options.target_id: %w", err)
+	}
+	if target.State != runtimeapi.ContainerState_CONTAINER_RUNNING || target.Pid == 0 {
+		return 0, fmt.Errorf("config.linux.security_context.namespace_options.target_id: container %s is not running: %w", target.ID, errdefs.ErrFailedPrecondition)
+	}
+	return int(target.Pid), nil
+}

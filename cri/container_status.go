@@ -1,0 +1,89 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	"github.com/slipway-dev/slipway/runtime/container"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ContainerStatus reports a container's state, times, exit, image, mounts,
+// resources, user and log path; verbose adds its record as JSON under
+// "info".
+func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	if req.GetContainerId() == "" {
+		return nil, fmt.Errorf("container_id is required: %w", errdefs.ErrInvalidArgument)
+	}
+	c, err := s.opts.ContainerStore.Get(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	resp := &runtimeapi.ContainerStatusResponse{Status: s.containerStatus(c)}
+	if req.GetVerbose() {
+		info, err := json.Marshal(struct {
+			container.Container
+			Pid uint32 `json:"pid"`
+		}{c, c.Pid})
+		if err != nil {
+			return nil, fmt.Errorf("encoding container info: %w", err)
+		}
+		resp.Info = map[string]string{"info": string(info)}
+	}
+	return resp, nil
+}
+
+func (s *Server) containerStatus(c container.Container) *runtimeapi.ContainerStatus {
+	st := &runtimeapi.ContainerStatus{
+		Id:          c.ID,
+		Metadata:    c.Config.GetMetadata(),
+		State:       c.State,
+		CreatedAt:   c.CreatedAt.UnixNano(),
+		Image:       &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Config.GetImage().GetUserSpecifiedImage()},
+		ImageRef:    s.imageRef(c),
+		ImageId:     c.ImageRef,
+		ExitCode:    c.ExitCode,
+		Reason:      c.Reason,
+		Message:     c.Message,
+		Labels:      c.Config.GetLabels(),
+		Annotations: c.Config.GetAnnotations(),
+		Mounts:      c.Config.GetMounts(),
+		LogPath:     c.LogPath,
+		Resources:   &runtimeapi.ContainerResources{Linux: c.Resources},
+		User:        containerUser(c.Config),
+	}
+	if !c.StartedAt.IsZero() {
+		st.StartedAt = c.StartedAt.UnixNano()
+	}
+	if !c.FinishedAt.IsZero() {
+		st.FinishedAt = c.FinishedAt.UnixNano()
+	}
+	return st
+}
+
+// imageRef is the image's repo digest when it has one, else its ID, as
+// containerd reports it.
+func (s *Server) imageRef(c container.Container) string {
+	img, err := s.opts.Images.Get(c.ImageRef)
+	if err == nil {
+		if digests := img.RepoDigests(); len(digests) > 0 {
+			return digests[0]
+		}
+	}
+	return c.ImageRef
+}
+
+// containerUser reports the identity the container was asked to run as.
+func containerUser(config *runtimeapi.ContainerConfig) *runtimeapi.ContainerUser {
+	sc := config.GetLinux().GetSecurityContext()
+	if sc.GetRunAsUser() == nil && sc.GetRunAsGroup() == nil && len(sc.GetSupplementalGroups()) == 0 {
+		return nil
+	}
+	return &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
+		Uid:                sc.GetRunAsUser().GetValue(),
+		Gid:                sc.GetRunAsGroup().GetValue(),
+		SupplementalGroups: sc.GetSupplementalGroups(),
+	}}
+}
