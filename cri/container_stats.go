@@ -60,16 +60,7 @@ func (s *Server) containerStats(ctx context.Context, c container.Container) (*ru
 		if err != nil {
 			return nil, fmt.Errorf("container %s: %w", c.ID, err)
 		}
-		ts := cg.Timestamp.UnixNano()
-		stats.Cpu = &runtimeapi.CpuUsage{Timestamp: ts, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: cg.CPUUsageNanos}}
-		stats.Memory = &runtimeapi.MemoryUsage{
-			Timestamp:       ts,
-			WorkingSetBytes: &runtimeapi.UInt64Value{Value: cg.MemoryWorkingSetBytes},
-			UsageBytes:      &runtimeapi.UInt64Value{Value: cg.MemoryUsageBytes},
-			RssBytes:        &runtimeapi.UInt64Value{Value: cg.MemoryRSSBytes},
-			PageFaults:      &runtimeapi.UInt64Value{Value: cg.PageFaults},
-			MajorPageFaults: &runtimeapi.UInt64Value{Value: cg.MajorPageFaults},
-		}
+		stats.Cpu, stats.Memory = cpuUsage(cg), memoryUsage(cg)
 	}
 	bytes, inodes, err := s.opts.Containers.Usage(ctx, c.ID)
 	if err == nil {

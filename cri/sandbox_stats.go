@@ -59,16 +59,7 @@ func (s *Server) podStats(p pod.Sandbox) (*runtimeapi.PodSandboxStats, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pod %s: %w", p.ID, err)
 		}
-		ts := cg.Timestamp.UnixNano()
-		linux.Cpu = &runtimeapi.CpuUsage{Timestamp: ts, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: cg.CPUUsageNanos}}
-		linux.Memory = &runtimeapi.MemoryUsage{
-			Timestamp:       ts,
-			WorkingSetBytes: &runtimeapi.UInt64Value{Value: cg.MemoryWorkingSetBytes},
-			UsageBytes:      &runtimeapi.UInt64Value{Value: cg.MemoryUsageBytes},
-			RssBytes:        &runtimeapi.UInt64Value{Value: cg.MemoryRSSBytes},
-			PageFaults:      &runtimeapi.UInt64Value{Value: cg.PageFaults},
-			MajorPageFaults: &runtimeapi.UInt64Value{Value: cg.MajorPageFaults},
-		}
+		linux.Cpu, linux.Memory = cpuUsage(cg), memoryUsage(cg)
 	}
 	if netns := p.Namespaces[namespaces.Net]; netns != "" && p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 		ifaces, err := pod.NetworkStats(netns)

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
-	"sync"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
-	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	"github.com/slipway-dev/slipway/runtime/index"
 )
 
 const (
@@ -27,19 +25,16 @@ const (
 
 // Store indexes the CRI containers of one containerd namespace in memory
 // and persists changes to their containerd records.
+// Get (by ID or unique prefix) and Lock (per-container lifecycle lock) come
+// from the index.
 type Store struct {
 	containerd containers.Store
-
-	mu sync.RWMutex
-	// byID is the index; mu guards it.
-	byID map[string]Container
-	// locks serialize lifecycle changes per container; mu guards the map.
-	locks map[string]*sync.Mutex
+	*index.Index[Container]
 }
 
 // NewStore returns an empty Store; call Load before serving.
 func NewStore(s containers.Store) *Store {
-	return &Store{containerd: s, byID: map[string]Container{}, locks: map[string]*sync.Mutex{}}
+	return &Store{containerd: s, Index: index.New[Container]("container")}
 }
 
 // Load rebuilds the index from containerd and returns what it loaded.
@@ -63,9 +58,7 @@ func (s *Store) Load(ctx context.Context) ([]Container, error) {
 		byID[c.ID] = c
 		out = append(out, c)
 	}
-	s.mu.Lock()
-	s.byID = byID
-	s.mu.Unlock()
+	s.Replace(byID)
 	return out, nil
 }
 
@@ -84,11 +77,7 @@ func Extension(c Container) (*types.Any, error) {
 }
 
 // Add indexes a container whose containerd record the caller created.
-func (s *Store) Add(c Container) {
-	s.mu.Lock()
-	s.byID[c.ID] = c
-	s.mu.Unlock()
-}
+func (s *Store) Add(c Container) { s.Put(c.ID, c) }
 
 // Update persists c's record and re-indexes it.
 func (s *Store) Update(ctx context.Context, c Container) error {
@@ -103,55 +92,17 @@ func (s *Store) Update(ctx context.Context, c Container) error {
 	if err != nil {
 		return fmt.Errorf("updating container %s: %w", c.ID, err)
 	}
-	s.mu.Lock()
-	if _, ok := s.byID[c.ID]; ok {
-		s.byID[c.ID] = c
-	}
-	s.mu.Unlock()
+	s.PutIfPresent(c.ID, c)
 	return nil
 }
 
 // Drop removes a container from the index (its record is deleted with the
 // containerd container).
-func (s *Store) Drop(id string) {
-	s.mu.Lock()
-	delete(s.byID, id)
-	delete(s.locks, id)
-	s.mu.Unlock()
-}
-
-// Get returns the container with the given ID or unique ID prefix.
-func (s *Store) Get(id string) (Container, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if c, ok := s.byID[id]; ok {
-		return c, nil
-	}
-	var found []Container
-	if id != "" {
-		for full, c := range s.byID {
-			if strings.HasPrefix(full, id) {
-				found = append(found, c)
-			}
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return Container{}, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-	}
-	return Container{}, fmt.Errorf("container ID prefix %q is ambiguous: %w", id, errdefs.ErrInvalidArgument)
-}
+func (s *Store) Drop(id string) { s.Delete(id) }
 
 // List returns every container, oldest first.
 func (s *Store) List() []Container {
-	s.mu.RLock()
-	out := make([]Container, 0, len(s.byID))
-	for _, c := range s.byID {
-		out = append(out, c)
-	}
-	s.mu.RUnlock()
+	out := s.Values()
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
 }
@@ -165,18 +116,4 @@ func (s *Store) InPod(podID string) []Container {
 		}
 	}
 	return out
-}
-
-// Lock serializes lifecycle changes of one container; call the returned
-// function to unlock.
-func (s *Store) Lock(id string) func() {
-	s.mu.Lock()
-	l, ok := s.locks[id]
-	if !ok {
-		l = &sync.Mutex{}
-		s.locks[id] = l
-	}
-	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }

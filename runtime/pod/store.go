@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/sandbox"
@@ -13,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	"github.com/slipway-dev/slipway/runtime/index"
 )
 
 const (
@@ -27,21 +26,17 @@ const (
 )
 
 // Store persists sandboxes on containerd's sandbox store and serves reads
-// from memory.
+// from memory. Get (by ID or unique prefix) and Lock (per-pod lifecycle
+// lock) come from the index.
 type Store struct {
 	containerd sandbox.Store
-
-	mu sync.RWMutex
-	// byID is the index; mu guards it.
-	byID map[string]Sandbox
-	// locks serialize lifecycle changes per pod; mu guards the map.
-	locks map[string]*sync.Mutex
+	*index.Index[Sandbox]
 }
 
 // NewStore returns an empty Store over containerd's sandbox store (in the
 // CRI namespace). Call Load before serving.
 func NewStore(s sandbox.Store) *Store {
-	return &Store{containerd: s, byID: map[string]Sandbox{}, locks: map[string]*sync.Mutex{}}
+	return &Store{containerd: s, Index: index.New[Sandbox]("pod sandbox")}
 }
 
 // Load rebuilds the index from containerd and returns what it loaded.
@@ -66,9 +61,7 @@ func (s *Store) Load(ctx context.Context) ([]Sandbox, error) {
 		byID[p.ID] = p
 		out = append(out, p)
 	}
-	s.mu.Lock()
-	s.byID = byID
-	s.mu.Unlock()
+	s.Replace(byID)
 	return out, nil
 }
 
@@ -89,9 +82,7 @@ func (s *Store) Create(ctx context.Context, p Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("recording pod sandbox %s: %w", p.ID, err)
 	}
-	s.mu.Lock()
-	s.byID[p.ID] = p
-	s.mu.Unlock()
+	s.Put(p.ID, p)
 	return nil
 }
 
@@ -109,9 +100,7 @@ func (s *Store) Update(ctx context.Context, p Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("updating pod sandbox %s: %w", p.ID, err)
 	}
-	s.mu.Lock()
-	s.byID[p.ID] = p
-	s.mu.Unlock()
+	s.PutIfPresent(p.ID, p)
 	return nil
 }
 
@@ -120,61 +109,15 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.containerd.Delete(ctx, id); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("deleting pod sandbox record %s: %w", id, err)
 	}
-	s.mu.Lock()
-	delete(s.byID, id)
-	delete(s.locks, id)
-	s.mu.Unlock()
+	s.Index.Delete(id)
 	return nil
-}
-
-// Get returns the sandbox with the given ID or unique ID prefix.
-func (s *Store) Get(id string) (Sandbox, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if p, ok := s.byID[id]; ok {
-		return p, nil
-	}
-	var found []Sandbox
-	if id != "" {
-		for full, p := range s.byID {
-			if strings.HasPrefix(full, id) {
-				found = append(found, p)
-			}
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return Sandbox{}, fmt.Errorf("pod sandbox %q: %w", id, errdefs.ErrNotFound)
-	}
-	return Sandbox{}, fmt.Errorf("pod sandbox ID prefix %q is ambiguous: %w", id, errdefs.ErrInvalidArgument)
 }
 
 // List returns every sandbox, oldest first.
 func (s *Store) List() []Sandbox {
-	s.mu.RLock()
-	out := make([]Sandbox, 0, len(s.byID))
-	for _, p := range s.byID {
-		out = append(out, p)
-	}
-	s.mu.RUnlock()
+	out := s.Values()
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
-}
-
-// Lock serializes lifecycle changes (stop, remove) of one pod; call the
-// returned function to unlock.
-func (s *Store) Lock(id string) func() {
-	s.mu.Lock()
-	l, ok := s.locks[id]
-	if !ok {
-		l = &sync.Mutex{}
-		s.locks[id] = l
-	}
-	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }
 
 func extension(p Sandbox) (typeurl.Any, error) {

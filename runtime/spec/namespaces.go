@@ -15,17 +15,17 @@ import (
 // CRI annotations containerd's CRI puts on container specs; tools (NRI
 // plugins, runc hooks, crictl inspect) read them.
 const (
-	ContainerTypeAnnotation     = "io.kubernetes.cri.container-type"
-	ContainerTypeContainer      = "container"
-	SandboxNamespaceAnnotation  = "io.kubernetes.cri.sandbox-namespace"
-	SandboxUIDAnnotation        = "io.kubernetes.cri.sandbox-uid"
-	SandboxNameAnnotation       = "io.kubernetes.cri.sandbox-name"
-	ContainerNameAnnotation     = "io.kubernetes.cri.container-name"
-	ImageNameAnnotation         = "io.kubernetes.cri.image-name"
-	pidNamespaceField           = "linux.security_context.namespace_options.pid"
-	usernsField                 = "linux.security_context.namespace_options.userns_options"
-	procNamespaceFormat         = "/proc/%d/ns/%s"
-	pidNamespaceFile            = "pid"
+	ContainerTypeAnnotation    = "io.kubernetes.cri.container-type"
+	ContainerTypeContainer     = "container"
+	SandboxNamespaceAnnotation = "io.kubernetes.cri.sandbox-namespace"
+	SandboxUIDAnnotation       = "io.kubernetes.cri.sandbox-uid"
+	SandboxNameAnnotation      = "io.kubernetes.cri.sandbox-name"
+	ContainerNameAnnotation    = "io.kubernetes.cri.container-name"
+	ImageNameAnnotation        = "io.kubernetes.cri.image-name"
+	pidNamespaceField          = "linux.security_context.namespace_options.pid"
+	usernsField                = "linux.security_context.namespace_options.userns_options"
+	procNamespaceFormat        = "/proc/%d/ns/%s"
+	pidNamespaceFile           = "pid"
 )
 
 // WithNamespaces puts the container in its pod's namespaces:

@@ -70,6 +70,7 @@ type groupResult struct {
 	samples  map[string][]time.Duration
 	parallel int
 	server   map[string][]time.Duration // RPC name -> server-side durations
+	cni      map[string][]time.Duration // "plugin CMD" -> plugin run times (--trace-cni)
 }
 
 func main() {
@@ -104,6 +105,12 @@ func main() {
 		fmt.Println("Server-side RPC durations (from the runtime's own log, while each group ran):")
 		fmt.Print(srv.text())
 	}
+	cniT := buildCNITable(runtimes, all)
+	if len(cniT.rows) > 0 {
+		fmt.Println()
+		fmt.Println("CNI plugin run times (--trace-cni), while each group ran:")
+		fmt.Print(cniT.text())
+	}
 	if *md != "" {
 		var b strings.Builder
 		b.WriteString(t.markdown())
@@ -111,6 +118,10 @@ func main() {
 			b.WriteString("\nServer-side RPC durations, from the runtime's own log while each group ran " +
 				"(slipwayd logs every RPC with its duration at debug level):\n\n")
 			b.WriteString(srv.markdown())
+		}
+		if len(cniT.rows) > 0 {
+			b.WriteString("\nCNI plugin run times (`--trace-cni`: each plugin run through a timing wrapper), while each group ran:\n\n")
+			b.WriteString(cniT.markdown())
 		}
 		if err := os.WriteFile(*md, []byte(b.String()), 0o644); err != nil {
 			fmt.Fprintf(os.Stderr, "report: %v\n", err)
@@ -122,7 +133,7 @@ func main() {
 // load reads one runtime's results for one group; a missing directory is a
 // group that did not run.
 func load(dir string, g group) (*groupResult, error) {
-	r := &groupResult{samples: map[string][]time.Duration{}, server: map[string][]time.Duration{}}
+	r := &groupResult{samples: map[string][]time.Duration{}, server: map[string][]time.Duration{}, cni: map[string][]time.Duration{}}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return r, nil
 	}
@@ -156,6 +167,9 @@ func load(dir string, g group) (*groupResult, error) {
 		return nil, err
 	}
 	if err := loadServerLog(filepath.Join(dir, "server.log"), r); err != nil {
+		return nil, err
+	}
+	if err := loadCNITrace(filepath.Join(dir, "cni.log"), r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -265,6 +279,34 @@ func loadServerLog(path string, r *groupResult) error {
 			return err
 		}
 	}
+}
+
+var cniLine = regexp.MustCompile(`^plugin=(\S+) cmd=(\S*) .*\bduration=(\S+) rc=(\d+)`)
+
+// loadCNITrace reads hack/bench/cnitrace lines: one per plugin run.
+func loadCNITrace(path string, r *groupResult) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		m := cniLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		d, err := time.ParseDuration(m[3])
+		if err != nil {
+			continue
+		}
+		key := m[1] + " " + m[2]
+		if m[4] != "0" {
+			key += " (failed)"
+		}
+		r.cni[key] = append(r.cni[key], d)
+	}
+	return nil
 }
 
 // percentile is the nearest-rank percentile of sorted durations.
@@ -378,17 +420,28 @@ func buildTable(runtimes []string, all map[string]map[string]*groupResult) table
 }
 
 func buildServerTable(runtimes []string, all map[string]map[string]*groupResult) table {
-	t := table{header: []string{"group", "runtime", "rpc", "n", "p50", "p90", "max"}}
+	return buildDurationTable(runtimes, all, "rpc", func(r *groupResult) map[string][]time.Duration { return r.server })
+}
+
+func buildCNITable(runtimes []string, all map[string]map[string]*groupResult) table {
+	return buildDurationTable(runtimes, all, "plugin call", func(r *groupResult) map[string][]time.Duration { return r.cni })
+}
+
+// buildDurationTable lists, per group, runtime and key, the percentiles of
+// the durations that which picks out of each result.
+func buildDurationTable(runtimes []string, all map[string]map[string]*groupResult, what string,
+	which func(*groupResult) map[string][]time.Duration) table {
+	t := table{header: []string{"group", "runtime", what, "n", "p50", "p90", "max"}}
 	for _, g := range groups {
 		for _, rt := range runtimes {
-			r := all[rt][g.name]
-			rpcs := make([]string, 0, len(r.server))
-			for rpc := range r.server {
-				rpcs = append(rpcs, rpc)
+			m := which(all[rt][g.name])
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
 			}
-			sort.Strings(rpcs)
-			for _, rpc := range rpcs {
-				s := sortedCopy(r.server[rpc])
+			sort.Strings(keys)
+			for _, rpc := range keys {
+				s := sortedCopy(m[rpc])
 				t.rows = append(t.rows, []string{g.name, rt, rpc, fmt.Sprint(len(s)),
 					ms(percentile(s, 50)), ms(percentile(s, 90)), ms(s[len(s)-1])})
 			}
@@ -414,7 +467,7 @@ func (t table) text() string {
 				b.WriteString("  ")
 			}
 			pad := widths[i] - len([]rune(c))
-			if i < 2 || i == 2 && t.header[1] == "runtime" {
+			if i < 2 || i == 2 && t.header[1] == "runtime" { // names left, numbers right
 				b.WriteString(c + strings.Repeat(" ", pad))
 			} else {
 				b.WriteString(strings.Repeat(" ", pad) + c)

@@ -1,0 +1,114 @@
+// Package index is the in-memory index of CRI objects (pods, containers)
+// kept beside their containerd records: lookup by ID or unique ID prefix,
+// as crictl allows, and a lifecycle lock per object.
+package index
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/containerd/errdefs"
+)
+
+// Index maps IDs to values of one kind of object. The zero value is not
+// usable; use New.
+type Index[T any] struct {
+	kind string
+
+	mu sync.RWMutex
+	// byID holds the values; mu guards it.
+	byID map[string]T
+	// locks serialize lifecycle changes per ID; mu guards the map.
+	locks map[string]*sync.Mutex
+}
+
+// New returns an empty Index; kind names the objects in errors ("pod
+// sandbox", "container").
+func New[T any](kind string) *Index[T] {
+	return &Index[T]{kind: kind, byID: map[string]T{}, locks: map[string]*sync.Mutex{}}
+}
+
+// Replace swaps the whole content, as after reloading from containerd.
+func (x *Index[T]) Replace(byID map[string]T) {
+	x.mu.Lock()
+	x.byID = byID
+	x.mu.Unlock()
+}
+
+// Put stores v under id.
+func (x *Index[T]) Put(id string, v T) {
+	x.mu.Lock()
+	x.byID[id] = v
+	x.mu.Unlock()
+}
+
+// PutIfPresent stores v under id only if id is indexed, so a late update
+// cannot resurrect a deleted object.
+func (x *Index[T]) PutIfPresent(id string, v T) {
+	x.mu.Lock()
+	if _, ok := x.byID[id]; ok {
+		x.byID[id] = v
+	}
+	x.mu.Unlock()
+}
+
+// Delete drops id and its lock.
+func (x *Index[T]) Delete(id string) {
+	x.mu.Lock()
+	delete(x.byID, id)
+	delete(x.locks, id)
+	x.mu.Unlock()
+}
+
+// Get returns the value with the given ID or unique ID prefix: an unknown
+// ID is an errdefs.ErrNotFound, an ambiguous prefix an
+// errdefs.ErrInvalidArgument.
+func (x *Index[T]) Get(id string) (T, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if v, ok := x.byID[id]; ok {
+		return v, nil
+	}
+	var found []T
+	if id != "" {
+		for full, v := range x.byID {
+			if strings.HasPrefix(full, id) {
+				found = append(found, v)
+			}
+		}
+	}
+	var zero T
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return zero, fmt.Errorf("%s %q: %w", x.kind, id, errdefs.ErrNotFound)
+	}
+	return zero, fmt.Errorf("%s ID prefix %q is ambiguous: %w", x.kind, id, errdefs.ErrInvalidArgument)
+}
+
+// Values returns every value, in no particular order.
+func (x *Index[T]) Values() []T {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]T, 0, len(x.byID))
+	for _, v := range x.byID {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Lock serializes lifecycle changes of one object; call the returned
+// function to unlock.
+func (x *Index[T]) Lock(id string) func() {
+	x.mu.Lock()
+	l, ok := x.locks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		x.locks[id] = l
+	}
+	x.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
