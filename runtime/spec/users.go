@@ -127,10 +127,10 @@ var errNotNumeric = errors.New("not numeric")
 // means s is a name. An empty s is errNotNumeric too.
 func parseID(s, field string) (uint32, error) {
 	v, err := strconv.ParseInt(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, invalid(field, "%q is out of range", s)
+	}
 	if err != nil {
-		if errors.Is(err, strconv.ErrRange) || strings.TrimLeft(s, "-0123456789") == "" && s != "" {
-			return 0, invalid(field, "%q is out of range", s)
-		}
 		return 0, errNotNumeric
 	}
 	if v < 0 || v > math.MaxInt32 {
