@@ -16,6 +16,7 @@ import (
 	"github.com/moby/buildkit/util/apicaps"
 	"github.com/moby/buildkit/util/grpcerrors"
 	_ "github.com/moby/buildkit/util/grpcutil/encoding/proto" // BuildKit's wire codec, as buildkitd registers it
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -32,6 +33,7 @@ type Builder struct {
 	server     *grpc.Server
 	controller *control.Controller
 	lock       *os.File
+	tracer     *sdktrace.TracerProvider
 	// stopping is closed by Close so that BuildKit's background work
 	// (history, GC) winds down.
 	stopping  chan struct{}
@@ -62,12 +64,14 @@ func New(ctx context.Context, o Options) (_ *Builder, retErr error) {
 			unlockRoot(lock)
 		}
 	}()
-	b := &Builder{lock: lock, stopping: make(chan struct{})}
-	b.controller, err = newController(ctx, o, b.stopping)
+	statsHandler, traces, tracer := buildTracing()
+	b := &Builder{lock: lock, tracer: tracer, stopping: make(chan struct{})}
+	b.controller, err = newController(ctx, o, traces, b.stopping)
 	if err != nil {
 		return nil, err
 	}
 	b.server = grpc.NewServer(
+		statsHandler,
 		grpc.ChainUnaryInterceptor(logErrors, grpcerrors.UnaryServerInterceptor),
 		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
 		grpc.MaxRecvMsgSize(defaults.DefaultMaxRecvMsgSize),
@@ -105,6 +109,7 @@ func (b *Builder) Close(timeout time.Duration) error {
 		}
 		close(b.stopping)
 		b.closeErr = b.controller.Close()
+		_ = b.tracer.Shutdown(context.Background())
 		unlockRoot(b.lock)
 	})
 	return b.closeErr

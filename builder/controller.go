@@ -21,14 +21,16 @@ import (
 	"github.com/moby/buildkit/worker"
 	bolt "go.etcd.io/bbolt"
 	"go.opentelemetry.io/otel/metric/noop"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // newController assembles BuildKit's controller around one containerd
 // worker: the built-in dockerfile.v0 and gateway.v0 frontends, the local
 // cache database and build history under o.Root, and registry, local and
-// inline remote cache. stopping is closed when the Builder shuts down.
+// inline remote cache. Client spans go to traces (see buildTracing);
+// stopping is closed when the Builder shuts down.
 // On error everything opened here is closed again.
-func newController(ctx context.Context, o Options, stopping <-chan struct{}) (_ *control.Controller, retErr error) {
+func newController(ctx context.Context, o Options, traces sdktrace.SpanExporter, stopping <-chan struct{}) (_ *control.Controller, retErr error) {
 	sessionManager, err := session.NewManager()
 	if err != nil {
 		return nil, fmt.Errorf("session manager: %w", err)
@@ -94,6 +96,7 @@ func newController(ctx context.Context, o Options, stopping <-chan struct{}) (_ 
 		},
 		CacheManager:   solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
 		Entitlements:   o.Entitlements,
+		TraceCollector: traces,
 		MeterProvider:  noop.NewMeterProvider(),
 		HistoryDB:      historyDB,
 		CacheStore:     cacheStorage,

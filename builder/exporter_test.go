@@ -126,7 +126,7 @@ func (f *fakeInstance) Export(context.Context, *exporter.Source, exporter.Export
 
 type fakeRef struct{ i *fakeInstance }
 
-func (r fakeRef) Release() error { r.i.released = true; return nil }
+func (r fakeRef) Release() error               { r.i.released = true; return nil }
 func (fakeRef) Descriptor() ocispec.Descriptor { return ocispec.Descriptor{} }
 
 // fakeRecords records label updates and fails for names in fail.

@@ -41,7 +41,7 @@ func TestParseDiskSpace(t *testing.T) {
 
 func TestGCPolicy(t *testing.T) {
 	const gb = int64(1e9)
-	small := disk.DiskStat{Total: 40 << 30}  // 40GiB: percentages apply
+	small := disk.DiskStat{Total: 40 << 30}   // 40GiB: percentages apply
 	large := disk.DiskStat{Total: 2000 << 30} // 2000GiB: byte caps apply
 	for _, tc := range []struct {
 		name                           string

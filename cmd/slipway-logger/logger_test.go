@@ -148,7 +148,8 @@ func TestLoggerSIGTERMWithPipeStillOpen(t *testing.T) {
 }
 
 // TestLoggerTTY follows the shim's terminal path: output comes on stdout,
-// and the stderr pipe's write end is never closed.
+// and the stderr pipe's write end is never closed. Stderr is still read, so
+// a container wrongly marked tty does not get EPIPE.
 func TestLoggerTTY(t *testing.T) {
 	args := testDirs(t)
 	args.TTY = true
@@ -156,11 +157,14 @@ func TestLoggerTTY(t *testing.T) {
 	if _, err := s.outW.WriteString("a\r\nb\r\n"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.errW.WriteString("e\n"); err != nil {
+		t.Fatalf("stderr write with tty=true: %v", err)
+	}
+	waitForEntries(t, args.Path, []string{"F a", "F b"}, []string{"F e"})
 	s.outW.Close() // the terminal closed; errW stays open
 	if err := s.wait(t, 5*time.Second); err != nil {
 		t.Fatalf("logger exit: %v; stderr: %s", err, s.stderr.String())
 	}
-	waitForEntries(t, args.Path, []string{"F a", "F b"}, nil)
 }
 
 // waitForEntries waits until the file at path holds exactly the given

@@ -18,9 +18,10 @@
 //     arrives, both streams into the one file without interleaving.
 //   - SIGUSR1: reopen the log path, then confirm by replacing the pid file
 //     (recording the error next to it if the reopen failed); see logs.Reopen.
-//   - End: when every stream it reads reaches end of file (the shim closes
-//     them when the task is deleted) it writes what is left, removes the pid
-//     file and exits 0. On SIGTERM, which the shim sends right after closing
+//   - End: when stdout and stderr reach end of file (the shim closes them
+//     when the task is deleted) it writes what is left, removes the pid file
+//     and exits 0. With tty=true it ends with stdout alone: for a terminal
+//     the shim sends all output on stdout and never closes stderr. On SIGTERM, which the shim sends right after closing
 //     the pipes, it keeps reading what they still hold for up to a second,
 //     then does the same. A write error makes the exit status 1.
 //
@@ -81,17 +82,23 @@ func run(ctx context.Context, cfg *logging.Config, ready func() error) error {
 	return copyStreams(ctx, w, pid, streams, reopen)
 }
 
-// copyStreams copies every stream into w until all have ended, serving
-// reopen requests meanwhile.
+// copyStreams copies every stream into w until all the streams it waits
+// for have ended, serving reopen requests meanwhile.
 func copyStreams(ctx context.Context, w *logs.Writer, pid *logs.PIDFile, streams []stream, reopen <-chan os.Signal) error {
 	done := make(chan error, len(streams))
+	left := 0
 	for _, s := range streams {
+		if !s.wait {
+			go w.Copy(s.name, s.file) // ends with the process
+			continue
+		}
+		left++
 		go func() { done <- w.Copy(s.name, s.file) }()
 	}
 	var errs []error
 	cancelled := ctx.Done()
 	draining := false
-	for left := len(streams); left > 0; {
+	for left > 0 {
 		select {
 		case <-reopen:
 			if err := pid.Ack(w.Reopen()); err != nil {

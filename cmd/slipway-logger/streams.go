@@ -15,28 +15,26 @@ import (
 type stream struct {
 	name logs.Stream
 	file *os.File // non-blocking, so read deadlines work
+	// wait says the logger runs until this stream ends. It is false for
+	// stderr of a container with a terminal: the shim then never closes
+	// that pipe (and never writes to it).
+	wait bool
 }
 
-// openStreams returns the streams to read: stdout, and stderr unless the
-// container has a terminal (the shim then never closes the stderr pipe, so
-// it is closed here and not read).
+// openStreams returns stdout and stderr; with tty, the logger does not wait
+// for stderr to end. Stderr is read even then, so that a container wrongly
+// started with tty=true does not get EPIPE on stderr.
 func openStreams(cfg *logging.Config, tty bool) ([]stream, error) {
 	out, err := pollable(cfg.Stdout)
 	if err != nil {
 		return nil, err
-	}
-	if tty {
-		if c, ok := cfg.Stderr.(io.Closer); ok {
-			c.Close()
-		}
-		return []stream{{logs.Stdout, out}}, nil
 	}
 	errf, err := pollable(cfg.Stderr)
 	if err != nil {
 		out.Close()
 		return nil, err
 	}
-	return []stream{{logs.Stdout, out}, {logs.Stderr, errf}}, nil
+	return []stream{{logs.Stdout, out, true}, {logs.Stderr, errf, !tty}}, nil
 }
 
 // pollable replaces the inherited pipe r (opened by logging.Run in blocking

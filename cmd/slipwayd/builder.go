@@ -68,7 +68,9 @@ func startBuilder(ctx context.Context, cfg Config, address string) (_ *builderSe
 	for _, l := range listeners {
 		go func() {
 			if err := b.Serve(l); err != nil {
-				s.serveErr <- fmt.Errorf("serving builder on %s: %w", l.Addr(), err)
+				err = fmt.Errorf("serving builder on %s: %w", l.Addr(), err)
+				log.G(ctx).WithError(err).Error("builder listener failed")
+				s.serveErr <- err
 			}
 		}()
 		log.G(ctx).WithField("address", l.Addr().String()).Info("slipwayd serving the builder")

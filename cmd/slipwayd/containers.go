@@ -43,6 +43,7 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client)
 		Snapshotter:   cfg.CRI.Snapshotter,
 		SystemdCgroup: cfg.cgroupDriver() == "systemd",
 		LogIO:         l.io,
+		FIFODir:       filepath.Join(cfg.State, "fifo"),
 	})
 	rt.Recover(ctx)
 	go rt.WatchOOM(ctx, cfg.CRI.Namespace)
@@ -69,6 +70,9 @@ func (l loggers) io(c container.Container) (cio.Creator, error) {
 	uri, err := logs.LogURI(l.binary, logs.LoggerArgs{Path: c.LogPath, PIDFile: l.pidFile(c.ID), TTY: c.Config.GetTty()})
 	if err != nil {
 		return nil, err
+	}
+	if c.Config.GetTty() {
+		return cio.TerminalLogURI(uri), nil
 	}
 	return cio.LogURI(uri), nil
 }

@@ -6,6 +6,7 @@
 # registry, and prints p50/p90 per operation for both and the p50 ratio.
 #
 #   bash hack/bench/cri.sh [--samples 40] [--parallel 2] [--focus REGEXP]
+#                          [--rounds 1] [--image-parallel 1]
 #                          [--out FILE.md] [--keep] [--no-build]
 #                          [--runtimes slipwayd,containerd] [--slipwayd-args '...']
 #                          [--trace-cni]
@@ -21,6 +22,15 @@
 #
 # --focus is an extended regexp matched against those spec texts (e.g.
 # 'PodSandbox|Container', 'lifecycle of PodSandbox', 'Image'); default: all.
+#
+# --rounds N alternates the runtimes N times (a fresh daemon each time) and
+# pools the samples, so load that drifts during the run (other jobs on the
+# machine) weighs on both runtimes alike. --samples is per round.
+#
+# --image-parallel (default 1) is the parallelism of the image groups:
+# critest pulls and removes the same image in every sample, so parallel
+# samples remove each other's image mid-pull and the pull times mix fresh
+# pulls with no-ops.
 # --trace-cni runs every CNI plugin (for both runtimes) through a timing
 # wrapper (hack/bench/cnitrace) and adds plugin run times to the report: it
 # shows how much of RunPodSandbox/StopPodSandbox is CNI, at the cost of about
@@ -29,13 +39,16 @@
 # Run as root. Ends only the processes it started (by pid) and removes
 # everything it made: processes, shims that serve its containerd sockets,
 # mounts under its work dir, its bridge, the iptables rules and chains that
-# mention its network or subnet, and the work dir (unless --keep).
+# mention its network or subnet, the empty cgroups of its containers (by the
+# IDs its containerd instances report), and the work dir (unless --keep).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 
 samples=40
 parallel=2
+rounds=1
+image_parallel=1
 focus=''
 out=''
 keep=0
@@ -52,6 +65,8 @@ while (($#)); do
 	case $1 in
 	--samples) samples=${2:?}; shift 2 ;;
 	--parallel) parallel=${2:?}; shift 2 ;;
+	--rounds) rounds=${2:?}; shift 2 ;;
+	--image-parallel) image_parallel=${2:?}; shift 2 ;;
 	--focus) focus=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
 	--keep) keep=1; shift ;;
@@ -65,6 +80,8 @@ while (($#)); do
 done
 [[ $samples =~ ^[1-9][0-9]*$ ]] || die "--samples must be a positive integer"
 [[ $parallel =~ ^[1-9][0-9]*$ ]] || die "--parallel must be a positive integer"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+[[ $image_parallel =~ ^[1-9][0-9]*$ ]] || die "--image-parallel must be a positive integer"
 ((EUID == 0)) || die "run as root (containers, network namespaces, mounts)"
 for tool in critest crictl containerd containerd-shim-runc-v2 runc jq iptables-save ip timeout; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH (make deps installs the pinned tools)"
@@ -133,6 +150,7 @@ pids=()        # long-running processes this script started, in start order
 rt_pid=''      # the runtime under test
 rt_sock=''     # its CRI socket
 rt_name=''
+watch_pid=''   # ctrwatch on the runtime's containerd
 
 # stop_pid PID [SECONDS]: SIGTERM, wait, then SIGKILL.
 stop_pid() {
@@ -172,7 +190,15 @@ stop_runtime() {
 	remove_all_pods
 	log "stopping $rt_name (pid $rt_pid)"
 	stop_pid "$rt_pid" 60
-	rt_pid='' rt_sock='' rt_name=''
+	[[ -n $watch_pid ]] && stop_pid "$watch_pid" 10
+	rt_pid='' rt_sock='' rt_name='' watch_pid=''
+}
+
+# watch_containerd SOCKET: records the IDs of the containers it creates.
+watch_containerd() {
+	wait_for "$1" 60 || return 1
+	"$work/ctrwatch" --address "$1" --out "$work/container-ids" 2>>"$work/ctrwatch.log" &
+	watch_pid=$!
 }
 
 # kill_my_shims: containerd shims whose -address is one of this run's sockets.
@@ -209,6 +235,41 @@ unmount_mine() {
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
 		done < <(awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r)
 		((found)) || break
+	done
+}
+
+# clean_my_cgroups: removes the empty cgroups of the containers this run's
+# containerd instances created (IDs recorded by hack/bench/ctrwatch): a
+# RunPodSandbox cancelled mid-way (critest dies when a group fails) can leave
+# one behind. rmdir fails on a cgroup holding a process, and the IDs are
+# only ever this run's, so nothing else on the node is touched.
+clean_my_cgroups() {
+	[[ -s $work/container-ids ]] || return 0
+	local id d
+	for id in $(awk '{print $2}' "$work/container-ids" | sort -u); do
+		[[ $id =~ ^[A-Za-z0-9_.-]+$ ]] || continue
+		while read -r d; do
+			[[ -n $d ]] || continue
+			if [[ -s $d/cgroup.procs ]]; then
+				log "cgroup $d still has processes; leaving it"
+				continue
+			fi
+			log "removing empty cgroup left by the run: $d"
+			rmdir "$d" 2>/dev/null || log "could not remove $d"
+		done < <(find /sys/fs/cgroup -mindepth 1 -maxdepth 5 -type d -name "$id" 2>/dev/null | sort -r)
+	done
+}
+
+# safe_rm DIR...: rm -rf that refuses a tree with anything still mounted in it.
+safe_rm() {
+	local d
+	for d in "$@"; do
+		[[ -e $d ]] || continue
+		if awk -v w="$d/" 'index($5, w) == 1 {found = 1} END {exit !found}' /proc/self/mountinfo; then
+			log "not removing $d: something is still mounted under it"
+			continue
+		fi
+		rm -rf --one-file-system "$d" || log "could not remove all of $d"
 	done
 }
 
@@ -255,6 +316,7 @@ cleanup() {
 	stop_runtime
 	kill_my_containers
 	kill_my_shims
+	clean_my_cgroups
 	local i
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
 		stop_pid "${pids[i]}" 30
@@ -265,7 +327,7 @@ cleanup() {
 	if ((keep)); then
 		log "kept $work"
 	else
-		rm -rf "$work" || log "could not remove all of $work"
+		safe_rm "$work"
 	fi
 	return $rc
 }
@@ -310,6 +372,7 @@ slipwayd=$repo/bin/slipwayd
 [[ -x $slipwayd && -x $repo/bin/slipway-infra ]] || die "$slipwayd or bin/slipway-infra missing (drop --no-build)"
 go build -o "$work/testimages" ./hack/testimages
 go build -o "$work/report" ./hack/bench/report
+go build -o "$work/ctrwatch" ./hack/bench/ctrwatch
 
 "$work/testimages" --addr 127.0.0.1:0 --hosts-dir "$work/certs.d" --addr-file "$work/registry.addr" >"$work/registry.log" 2>&1 &
 pids+=($!)
@@ -355,6 +418,7 @@ start_slipwayd() {
 		--cni-conf-dir "$work/net.d" --cni-bin-dirs "$cni_bin_dir" --cgroup-driver cgroupfs \
 		--log-level debug $slipwayd_args >"$rt_log" 2>&1 &
 	rt_pid=$!
+	watch_containerd "$work/sw-run/containerd/containerd.sock" || { tail -n 50 "$rt_log" >&2; return 1; }
 	wait_for "$rt_sock" 120 || { tail -n 50 "$rt_log" >&2; return 1; }
 }
 
@@ -415,7 +479,7 @@ start_containerd() {
 	TOML
 	containerd --config "$work/containerd.toml" >"$rt_log" 2>&1 &
 	rt_pid=$!
-	wait_for "$rt_sock" 120 || { tail -n 50 "$rt_log" >&2; return 1; }
+	watch_containerd "$rt_sock" || { tail -n 50 "$rt_log" >&2; return 1; }
 }
 
 # prepare GROUP: the images the group needs present (and absent).
@@ -437,9 +501,9 @@ prepare() {
 	done
 }
 
-# run_group GROUP: one critest invocation for one benchmark spec.
+# run_group GROUP ROUND: one critest invocation for one benchmark spec.
 run_group() {
-	local g=$1 dir=$results/$rt_name/$1
+	local g=$1 dir=$results/$rt_name/$1/round-$2
 	mkdir -p "$dir"
 	local pods=0 imgs=0 ctrs=0 skip='' other
 	case $g in
@@ -459,7 +523,7 @@ run_group() {
 		echo "podsNumberParallel: $parallel"
 		echo "podBenchmarkTimeoutSeconds: 300"
 		echo "imagesNumber: $imgs"
-		echo "imagesNumberParallel: $parallel"
+		echo "imagesNumberParallel: $image_parallel"
 		echo "imageBenchmarkTimeoutSeconds: 120"
 		echo "imagePullingBenchmarkImage: $pull_image"
 		echo "imageListingBenchmarkImages:"
@@ -471,9 +535,13 @@ run_group() {
 	local off cni_off=0
 	off=$(stat -c %s "$rt_log")
 	((trace_cni)) && cni_off=$(stat -c %s "$cni_bin_dir/trace.log")
-	log "$rt_name: $g (${group_re[$g]}): $samples samples, parallel $parallel"
+	case $g in
+	image | imagelist) log "$rt_name: $g (${group_re[$g]}): $samples samples, parallel $image_parallel" ;;
+	podcontainer) log "$rt_name: $g (${group_re[$g]}): 1 sample" ;;
+	*) log "$rt_name: $g (${group_re[$g]}): $samples samples, parallel $parallel" ;;
+	esac
 	local rc=0 start=$SECONDS
-	timeout --kill-after=30 $((600 + samples * 30)) critest -benchmark \
+	timeout --kill-after=30 $((600 + samples * 30)) critest -benchmark --config "$work/crictl.yaml" \
 		--runtime-endpoint "unix://$rt_sock" --image-endpoint "unix://$rt_sock" \
 		--benchmarking-output-dir "$dir" --benchmarking-params-file "$dir/params.yaml" \
 		--ginkgo.skip "$skip" --ginkgo.json-report "$dir/ginkgo.json" --ginkgo.no-color \
@@ -484,43 +552,52 @@ run_group() {
 		echo ok >"$dir/status"
 		log "$rt_name: $g done in $((SECONDS - start))s"
 	else
-		local why="critest exit $rc"
+		local why="critest exit $rc" rpcerr
 		((rc == 124)) && why="critest timed out"
-		echo "failed ($why)" >"$dir/status"
-		log "$rt_name: $g FAILED ($why) after $((SECONDS - start))s; $dir/critest.log:"
-		grep -E '\[FAILED\]|\[PANICKED\]|rpc error' "$dir/critest.log" | head -n 3 | cut -c1-400 >&2 || true
+		rpcerr=$(grep -o -m1 -E 'rpc error: code = [A-Za-z]+ desc = [^"]*' "$dir/critest.log" | head -n1 | cut -c1-300) || true
+		echo "failed ($why)${rpcerr:+: $rpcerr}" >"$dir/status"
+		log "$rt_name: $g FAILED ($why) after $((SECONDS - start))s${rpcerr:+: $rpcerr}"
 	fi
 	remove_all_pods
 }
 
+# run_runtime RUNTIME ROUND: a fresh daemon (its state from an earlier
+# round removed), every selected group, stop.
 run_runtime() {
-	local rt=$1
-	log "=== $rt"
+	local rt=$1 round=$2 g
+	log "=== $rt (round $round of $rounds)"
 	if ! "start_$rt"; then
-		mkdir -p "$results/$rt"
 		for g in "${selected[@]}"; do
-			mkdir -p "$results/$rt/$g"
-			echo "failed ($rt did not start)" >"$results/$rt/$g/status"
+			mkdir -p "$results/$rt/$g/round-$round"
+			echo "failed ($rt did not start)" >"$results/$rt/$g/round-$round/status"
 		done
 		stop_runtime
 		return
 	fi
 	wait_ready || true
 	for g in "${selected[@]}"; do
-		run_group "$g"
+		run_group "$g" "$round"
 	done
-	cp "$rt_log" "$results/$rt/$rt.log"
+	cp "$rt_log" "$results/$rt/$rt-round-$round.log"
 	stop_runtime
 	kill_my_containers
 	kill_my_shims
+	clean_my_cgroups
+	unmount_mine
+	case $rt in
+	slipwayd) safe_rm "$work/sw-root" "$work/sw-run" ;;
+	containerd) safe_rm "$work/ctd-root" "$work/ctd-run" ;;
+	esac
 }
 
 IFS=, read -r -a rts <<<"$runtimes"
 for rt in "${rts[@]}"; do
-	case $rt in
-	slipwayd | containerd) run_runtime "$rt" ;;
-	*) die "unknown runtime $rt (slipwayd, containerd)" ;;
-	esac
+	[[ $rt == slipwayd || $rt == containerd ]] || die "unknown runtime $rt (slipwayd, containerd)"
+done
+for ((round = 1; round <= rounds; round++)); do
+	for rt in "${rts[@]}"; do
+		run_runtime "$rt" "$round"
+	done
 done
 
 # ---------------------------------------------------------------------------
@@ -531,7 +608,7 @@ done
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), $(containerd --version | awk '{print $1, $3}'), runc $(runc --version | awk 'NR==1{print $3}'), critest $(cat /usr/local/share/slipway/critest.version 2>/dev/null || echo '?'), slipwayd $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')."
 	echo
-	echo "\`critest -benchmark\`, $samples samples, parallel $parallel, one critest run per group, one runtime after the other;"
+	echo "\`critest -benchmark\`, $samples samples per round, $rounds round(s), parallel $parallel (image groups $image_parallel), one critest run per group, runtimes alternating, a fresh daemon each round;"
 	echo "same CNI conflist (bridge $bridge, host-local $subnet, portmap; plugins in $cni_bin_dir) and loopback test registry."
 	echo "containerd's CRI has its sandbox image ($sandbox_image) pulled before the runs; the pull benchmark pulls $pull_image"
 	echo "(2 layers, 2.8 MB) with no image sharing its layers present. Client-side durations; percentiles are nearest-rank."

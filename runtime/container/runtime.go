@@ -38,6 +38,8 @@ type Options struct {
 	Snapshotter   string
 	SystemdCgroup bool
 	LogIO         LogIO
+	// FIFODir holds the FIFOs of exec processes' IO.
+	FIFODir string
 }
 
 // Runtime creates, starts, stops and removes containers and records how
@@ -287,12 +289,8 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 		return err
 	}
 	task, err := cc.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
-		<-done
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("loading task: %w", err)
+		return exitedOr(done, fmt.Errorf("loading task: %w", err))
 	}
 	if timeout > 0 {
 		sig := syscall.SIGTERM
@@ -302,7 +300,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 			}
 		}
 		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("signalling container: %w", err)
+			return exitedOr(done, fmt.Errorf("signalling container: %w", err))
 		}
 		select {
 		case <-done:
@@ -313,13 +311,28 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 		}
 	}
 	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("killing container: %w", err)
+		return exitedOr(done, fmt.Errorf("killing container: %w", err))
 	}
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// exitRace is how long a failed signal waits for the exit it raced with:
+// a container exiting on its own takes its shim's connection with it.
+const exitRace = 5 * time.Second
+
+// exitedOr returns nil when the container's exit is recorded within
+// exitRace, else err.
+func exitedOr(done <-chan struct{}, err error) error {
+	select {
+	case <-done:
+		return nil
+	case <-time.After(exitRace):
+		return err
 	}
 }
 

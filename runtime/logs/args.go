@@ -36,9 +36,10 @@ type LoggerArgs struct {
 	// while it runs, replaces the file (a new inode) to confirm each SIGUSR1,
 	// and removes it when it exits; Reopen relies on all three.
 	PIDFile string
-	// TTY says the container has a terminal ("tty=true"). The shim then
-	// sends the terminal's output on stdout and never closes the stderr
-	// pipe, so the logger reads only stdout and ends when it ends.
+	// TTY says the container has a terminal ("tty=true"); create its task
+	// with cio.TerminalLogURI. The shim then sends the terminal's output on
+	// stdout and never closes the stderr pipe, so the logger ends when
+	// stdout ends instead of waiting for both.
 	TTY bool
 	// MaxLineSize is the longest content of one entry ("max-line-size"):
 	// 0 (the argument left out) means DefaultMaxLineSize, -1 no limit.

@@ -26,7 +26,8 @@
 // slipwayd does not copy container output itself: the shim starts
 // slipway-logger per container through containerd's binary log URI, so logs
 // keep flowing while slipwayd is down or restarting. LogURI builds the URI
-// for a task (pass it to cio.LogURI):
+// for a task (pass it to cio.LogURI, or cio.TerminalLogURI for a container
+// with a terminal):
 //
 //	binary-v2:///usr/local/bin/slipway-logger?path=LOG&pidfile=PID[&tty=true][&max-line-size=N]
 //

@@ -39,7 +39,10 @@ type Host struct {
 func DetectHost() Host { return detectHost() }
 
 var detectHost = sync.OnceValue(func() Host {
-	caps, _ := cap.Current()
+	caps, err := cap.Current()
+	if err != nil {
+		caps = cap.Known()
+	}
 	v2 := cgroups.Mode() == cgroups.Unified
 	return Host{
 		CgroupV2:          v2,

@@ -178,6 +178,9 @@ func validateMount(i int, m *runtimeapi.Mount, h Host) error {
 		}
 		return invalid(field("host_path"), "is required")
 	}
+	if !filepath.IsAbs(m.HostPath) {
+		return invalid(field("host_path"), "%q is not an absolute path", m.HostPath)
+	}
 	if len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
 		return unsupported(field("uidMappings"), "ID-mapped mounts need a pod user namespace, which slipway does not support")
 	}

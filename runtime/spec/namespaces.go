@@ -44,13 +44,14 @@ func WithNamespaces(p pod.Sandbox, ns *runtimeapi.NamespaceOption, infraPID, tar
 
 func namespacesOpt(p pod.Sandbox, ns *runtimeapi.NamespaceOption, infraPID, targetPID int, cgroupNS bool) (oci.SpecOpts, error) {
 	var opts []oci.SpecOpts
-	for kind, t := range map[namespaces.Kind]specs.LinuxNamespaceType{
-		namespaces.Net: specs.NetworkNamespace, namespaces.IPC: specs.IPCNamespace, namespaces.UTS: specs.UTSNamespace,
-	} {
-		if path, ok := p.Namespaces[kind]; ok {
-			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: t, Path: path}))
+	for _, k := range []struct {
+		kind namespaces.Kind
+		t    specs.LinuxNamespaceType
+	}{{namespaces.Net, specs.NetworkNamespace}, {namespaces.IPC, specs.IPCNamespace}, {namespaces.UTS, specs.UTSNamespace}} {
+		if path, ok := p.Namespaces[k.kind]; ok {
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: k.t, Path: path}))
 		} else {
-			opts = append(opts, oci.WithHostNamespace(t))
+			opts = append(opts, oci.WithHostNamespace(k.t))
 		}
 	}
 	switch mode := ns.GetPid(); mode {

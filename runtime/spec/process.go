@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
+	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -84,10 +86,10 @@ func processOpt(config *runtimeapi.ContainerConfig, image ocispec.ImageConfig, h
 		if e.GetKey() == "" {
 			return nil, invalid(fmt.Sprintf("envs[%d].key", i), "is empty")
 		}
-		env = append(env, e.GetKey()+"="+e.GetValue())
+		env = append(env, e.GetKey()+"="+string(e.GetValue()))
 	}
 	tty := config.GetTty()
-	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		if s.Process == nil {
 			s.Process = &specs.Process{}
 		}
@@ -95,7 +97,8 @@ func processOpt(config *runtimeapi.ContainerConfig, image ocispec.ImageConfig, h
 		s.Process.CommandLine = ""
 		s.Process.Cwd = cwd
 		s.Process.Terminal = tty
-		return oci.WithEnv(env)(ctx, client, c, s)
+		s.Process.Env = mergeEnv(s.Process.Env, env)
+		return nil
 	}, nil
 }
 
@@ -116,4 +119,25 @@ func processArgs(config *runtimeapi.ContainerConfig, image ocispec.ImageConfig) 
 		return nil, invalid("command", "none given, and the image has no entrypoint or cmd")
 	}
 	return all, nil
+}
+
+// mergeEnv appends each NAME=value of add to env, replacing an earlier
+// value of the same name in place.
+func mergeEnv(env, add []string) []string {
+	out := slices.Clone(env)
+	at := make(map[string]int, len(env)+len(add))
+	for i, e := range out {
+		k, _, _ := strings.Cut(e, "=")
+		at[k] = i
+	}
+	for _, e := range add {
+		k, _, _ := strings.Cut(e, "=")
+		if i, ok := at[k]; ok {
+			out[i] = e
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, e)
+	}
+	return out
 }

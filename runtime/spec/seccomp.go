@@ -69,6 +69,9 @@ func seccompOpt(sc *runtimeapi.LinuxContainerSecurityContext, root string) (oci.
 			return nil, invalid(field+".localhost_ref", "is required for a Localhost profile")
 		}
 		if !filepath.IsAbs(file) {
+			if !filepath.IsLocal(file) {
+				return nil, invalid(field+".localhost_ref", "relative path %q leaves the profile directory", file)
+			}
 			file = filepath.Join(root, file)
 		}
 		return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {

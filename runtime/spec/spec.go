@@ -6,10 +6,14 @@
 // options in the order they must be applied. Each With* option also works
 // alone on a spec from oci.GenerateSpec; an option built from invalid input
 // returns that error when applied. Errors about CRI input wrap
-// errdefs.ErrInvalidArgument (or ErrNotImplemented for features slipway does
-// not have) and name the field, relative to the ContainerConfig
-// ("linux.security_context.run_as_group: ...") or to the pod's config
-// ("sandbox_config.linux.cgroup_parent: ...").
+// errdefs.ErrInvalidArgument, ErrNotImplemented for features slipway does
+// not have, or ErrFailedPrecondition where the node does not allow what is
+// asked (mount propagation on a private host mount), and name the field
+// relative to the ContainerConfig ("linux.security_context.run_as_group:
+// needs run_as_user or run_as_username: invalid argument").
+//
+// The options ignore their oci.Client: the image's files are read through
+// Input.RootfsMounts, so they also work with a nil client in tests.
 package spec
 
 import (
@@ -72,6 +76,12 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 	privileged := sc.GetPrivileged()
 	if privileged && !in.Pod.Config.GetLinux().GetSecurityContext().GetPrivileged() {
 		return nil, invalid("linux.security_context.privileged", "the pod is not privileged, so its containers cannot be")
+	}
+	if in.ID == "" {
+		return nil, invalid("container id", "is required")
+	}
+	if len(c.GetCDIDevices()) > 0 {
+		return nil, unsupported("CDI_devices", "CDI devices are not supported")
 	}
 	cgroupsPath, err := CgroupsPath(in.CgroupDriver, in.Pod.Config.GetLinux().GetCgroupParent(), in.ID)
 	if err != nil {
@@ -136,7 +146,11 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 		WithReadonlyRootfs(sc.GetReadonlyRootfs()),
 		resources,
 		oom,
-		oci.WithCgroup(cgroupsPath),
+	)
+	if cgroupsPath != "" {
+		opts = append(opts, oci.WithCgroup(cgroupsPath))
+	}
+	opts = append(opts,
 		WithAnnotations(in.Pod, c),
 		user,
 		// seccomp last: the default profile allows syscalls by the

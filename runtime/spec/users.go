@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -103,8 +104,9 @@ func userOpt(sc *runtimeapi.LinuxContainerSecurityContext, imageUser string, roo
 				return fmt.Errorf("resolving the container's user: no root filesystem to read /etc/passwd from")
 			}
 			err = root(ctx, func(fsys fs.FS) error {
-				u, err = req.resolve(fsys)
-				return err
+				var rerr error
+				u, rerr = req.resolve(fsys)
+				return rerr
 			})
 		} else {
 			u, err = req.resolve(nil)
@@ -250,7 +252,7 @@ func openUserFile(fsys fs.FS, name string) (fs.File, error) {
 	}
 	f, err := fsys.Open(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return nil, fs.ErrNotExist
 		}
 		return nil, fmt.Errorf("opening the image's /%s: %w", name, err)

@@ -27,7 +27,7 @@ var _ = Describe("Container exits", func() {
 		pod := runTestPod(ctx, "oom")
 		config := containerConfig("hog", "tail /dev/zero")
 		config.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}
-		_, st := runToExit(ctx, pod, config)
+		st := waitExited(ctx, runContainer(ctx, pod, config))
 		Expect(st.Reason).To(Equal("OOMKilled"))
 		Expect(st.ExitCode).To(BeEquivalentTo(137))
 	})

@@ -28,7 +28,9 @@ func runTestPod(ctx context.Context, prefix string) testPod {
 	return testPod{ID: runPod(ctx, config), Config: config}
 }
 
-// containerConfig runs the busybox image with sh -c script, logging to NAME.log.
+// containerConfig runs the busybox image with sh -c script, logging to
+// NAME.log, in its own PID namespace as kubelet asks for pods without
+// shareProcessNamespace (podConfig's pods).
 func containerConfig(name, script string) *runtimeapi.ContainerConfig {
 	return &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: name},
@@ -36,7 +38,9 @@ func containerConfig(name, script string) *runtimeapi.ContainerConfig {
 		Command:  []string{"sh", "-c", script},
 		LogPath:  name + ".log",
 		Labels:   map[string]string{"container": name},
-		Linux:    &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{}},
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+		}},
 	}
 }
 

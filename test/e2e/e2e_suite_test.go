@@ -6,11 +6,13 @@ package e2e
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	registry "github.com/slipway-dev/slipway/hack/testimages/testregistry"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -28,6 +30,24 @@ const (
 	privatePassword = "s3cret"
 )
 
+// unmountUnder lazily unmounts every mount below dir, deepest first.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			points = append(points, fields[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = unix.Unmount(points[i], unix.MNT_DETACH)
+	}
+}
+
 func TestE2E(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("e2e suites need root: they run containerd")
@@ -40,6 +60,8 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	work, err := os.MkdirTemp("", "slipway-e2e-")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(os.RemoveAll, work)
+	// Runs before RemoveAll: whatever a failed spec left mounted.
+	DeferCleanup(unmountUnder, work)
 
 	testRegistry, err = registry.Start(ctx, registry.Options{
 		Addr: "127.0.0.1:0",

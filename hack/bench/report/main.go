@@ -137,21 +137,72 @@ func load(dir string, g group) (*groupResult, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return r, nil
 	}
+	// Rounds (cri.sh --rounds) are DIR/round-N; their samples are pooled.
+	rounds, err := filepath.Glob(filepath.Join(dir, "round-*"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(rounds, func(i, j int) bool { return roundNumber(rounds[i]) < roundNumber(rounds[j]) })
+	if len(rounds) == 0 {
+		rounds = []string{dir}
+	}
+	// Rounds that failed the same way are named together.
+	var bad []string
+	badRounds := map[string][]string{}
+	ran := false
+	for _, rd := range rounds {
+		status, err := loadRound(rd, g, r)
+		if err != nil {
+			return nil, err
+		}
+		ran = ran || status != ""
+		if status != "ok" && status != "" {
+			if _, seen := badRounds[status]; !seen {
+				bad = append(bad, status)
+			}
+			badRounds[status] = append(badRounds[status], strings.TrimPrefix(filepath.Base(rd), "round-"))
+		}
+	}
+	switch {
+	case len(bad) > 0:
+		for i, status := range bad {
+			if len(rounds) > 1 {
+				bad[i] = fmt.Sprintf("round %s of %d: %s", strings.Join(badRounds[status], ", "), len(rounds), status)
+			}
+		}
+		r.status = strings.Join(bad, "; ")
+	case ran:
+		r.status = "ok"
+	}
+	return r, nil
+}
+
+func roundNumber(dir string) int {
+	var n int
+	fmt.Sscanf(filepath.Base(dir), "round-%d", &n)
+	return n
+}
+
+// loadRound adds one critest run's results to r and returns its status.
+func loadRound(dir string, g group, r *groupResult) (string, error) {
+	var status string
 	if b, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
-		r.status = strings.TrimSpace(string(b))
+		status = strings.TrimSpace(string(b))
 	}
 	if g.file != "" {
 		b, err := os.ReadFile(filepath.Join(dir, g.file))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 		case err != nil:
-			return nil, err
+			return "", err
 		default:
 			var rs resultsSet
 			if err := json.Unmarshal(b, &rs); err != nil {
-				return nil, fmt.Errorf("%s: %w", g.file, err)
+				return "", fmt.Errorf("%s: %w", g.file, err)
 			}
-			r.ops = rs.OperationsNames
+			if len(r.ops) == 0 {
+				r.ops = rs.OperationsNames
+			}
 			r.parallel = rs.NumParallel
 			for _, dp := range rs.Datapoints {
 				for i, ns := range dp.OperationsDurationsNs {
@@ -163,28 +214,34 @@ func load(dir string, g group) (*groupResult, error) {
 			}
 		}
 	}
-	if err := loadGinkgoReport(filepath.Join(dir, "ginkgo.json"), r, g.file == ""); err != nil {
-		return nil, err
+	failure, err := loadGinkgoReport(filepath.Join(dir, "ginkgo.json"), r, g.file == "")
+	if err != nil {
+		return "", err
+	}
+	// The harness's status names the RPC error when critest crashed; a
+	// ginkgo report (written when it did not) names the failed assertion.
+	if strings.HasPrefix(status, "failed") && !strings.Contains(status, ": ") && failure != "" {
+		status += ": " + failure
 	}
 	if err := loadServerLog(filepath.Join(dir, "server.log"), r); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := loadCNITrace(filepath.Join(dir, "cni.log"), r); err != nil {
-		return nil, err
+		return "", err
 	}
-	return r, nil
+	return status, nil
 }
 
-// loadGinkgoReport reads a ginkgo JSON report: the failure of a spec that
-// did not pass goes into a failed status, and with experiments, the duration
-// measurements of gmeasure experiments recorded as report entries are the
+// loadGinkgoReport reads a ginkgo JSON report: it returns the failure of
+// the first spec that did not pass, and with experiments, adds the duration
+// measurements of gmeasure experiments recorded as report entries to the
 // group's samples.
-func loadGinkgoReport(path string, r *groupResult, experiments bool) error {
+func loadGinkgoReport(path string, r *groupResult, experiments bool) (failure string, _ error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return "", nil
 	} else if err != nil {
-		return err
+		return "", err
 	}
 	var reports []struct {
 		SpecReports []struct {
@@ -197,13 +254,13 @@ func loadGinkgoReport(path string, r *groupResult, experiments bool) error {
 		}
 	}
 	if err := json.Unmarshal(b, &reports); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	for _, rep := range reports {
 		for _, spec := range rep.SpecReports {
 			if spec.State != "passed" && spec.State != "skipped" && spec.State != "pending" {
-				if strings.HasPrefix(r.status, "failed") && spec.Failure.Message != "" {
-					r.status += ": " + oneLine(spec.Failure.Message, 300)
+				if failure == "" {
+					failure = briefFailure(spec.Failure.Message)
 				}
 				continue
 			}
@@ -234,7 +291,18 @@ func loadGinkgoReport(path string, r *groupResult, experiments bool) error {
 			}
 		}
 	}
-	return nil
+	return failure, nil
+}
+
+var rpcError = regexp.MustCompile(`rpc error: code = \w+ desc = [^"\n]*`)
+
+// briefFailure is the gRPC error in a failure message when there is one,
+// else the message squeezed onto one short line.
+func briefFailure(msg string) string {
+	if m := rpcError.FindString(msg); m != "" {
+		return m
+	}
+	return oneLine(msg, 200)
 }
 
 // oneLine squeezes whitespace and cuts s to at most n characters.
@@ -354,9 +422,7 @@ func cell(r *groupResult, op string) (n, p50, p90 string, median time.Duration) 
 	switch {
 	case r.status == "":
 		return "", "not run", "", 0
-	case strings.HasPrefix(r.status, "skipped"):
-		return "", "skipped", "", 0
-	case strings.HasPrefix(r.status, "failed"):
+	case strings.Contains(r.status, "failed"):
 		return "", "FAILED", "", 0
 	default:
 		return "", "no data", "", 0
@@ -419,8 +485,20 @@ func buildTable(runtimes []string, all map[string]map[string]*groupResult) table
 	return t
 }
 
+// serverNoise are RPCs critest makes around the benchmarks (connection
+// checks), left out of the server-side table.
+var serverNoise = map[string]bool{"Version": true, "RuntimeConfig": true, "ImageFsInfo": true, "Status": true}
+
 func buildServerTable(runtimes []string, all map[string]map[string]*groupResult) table {
-	return buildDurationTable(runtimes, all, "rpc", func(r *groupResult) map[string][]time.Duration { return r.server })
+	return buildDurationTable(runtimes, all, "rpc", func(r *groupResult) map[string][]time.Duration {
+		m := map[string][]time.Duration{}
+		for rpc, d := range r.server {
+			if !serverNoise[rpc] {
+				m[rpc] = d
+			}
+		}
+		return m
+	})
 }
 
 func buildCNITable(runtimes []string, all map[string]map[string]*groupResult) table {
