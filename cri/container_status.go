@@ -52,7 +52,7 @@ func (s *Server) containerStatus(c container.Container) *runtimeapi.ContainerSta
 		Mounts:      c.Config.GetMounts(),
 		LogPath:     c.LogPath,
 		Resources:   &runtimeapi.ContainerResources{Linux: c.Resources},
-		User:        containerUser(c.Config),
+		User:        containerUser(c.User),
 	}
 	if !c.StartedAt.IsZero() {
 		st.StartedAt = c.StartedAt.UnixNano()
@@ -75,15 +75,15 @@ func (s *Server) imageRef(c container.Container) string {
 	return c.ImageRef
 }
 
-// containerUser reports the identity the container was asked to run as.
-func containerUser(config *runtimeapi.ContainerConfig) *runtimeapi.ContainerUser {
-	sc := config.GetLinux().GetSecurityContext()
-	if sc.GetRunAsUser() == nil && sc.GetRunAsGroup() == nil && len(sc.GetSupplementalGroups()) == 0 {
-		return nil
+// containerUser reports the identity the container's process runs as:
+// its uid, primary gid and supplementary groups after the image's groups
+// were merged in (SupplementalGroupsPolicy Merge) or not (Strict).
+func containerUser(u container.ProcessUser) *runtimeapi.ContainerUser {
+	groups := make([]int64, 0, len(u.Groups))
+	for _, g := range u.Groups {
+		groups = append(groups, int64(g))
 	}
 	return &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
-		Uid:                sc.GetRunAsUser().GetValue(),
-		Gid:                sc.GetRunAsGroup().GetValue(),
-		SupplementalGroups: sc.GetSupplementalGroups(),
+		Uid: int64(u.UID), Gid: int64(u.GID), SupplementalGroups: groups,
 	}}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-dev/slipway/cni"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/spec"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -113,7 +114,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if nsOpts.GetPid() == runtimeapi.NamespaceMode_POD {
 		p.Infra = true
 		defer undo("infra process", func(ctx context.Context) error { return s.opts.Infra.Remove(ctx, id) })
-		if err := s.opts.Infra.Start(ctx, p, s.cgroupsPath(config.GetLinux().GetCgroupParent(), id)); err != nil {
+		cgroupsPath, err := spec.CgroupsPath(s.opts.CgroupDriver, config.GetLinux().GetCgroupParent(), id)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.opts.Infra.Start(ctx, p, cgroupsPath); err != nil {
 			return nil, err
 		}
 	}
@@ -164,17 +169,6 @@ func protocolName(p runtimeapi.Protocol) string {
 		return "sctp"
 	}
 	return "tcp"
-}
-
-// cgroupsPath is the OCI cgroupsPath for a pod process under parent.
-func (s *Server) cgroupsPath(parent, id string) string {
-	if parent == "" {
-		return ""
-	}
-	if s.opts.CgroupDriver == "systemd" {
-		return parent + ":cri-slipway:" + id
-	}
-	return filepath.Join(parent, id)
 }
 
 func unpinAll(pinned namespaces.Pinned) error {

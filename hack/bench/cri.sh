@@ -14,11 +14,11 @@
 # Each critest benchmark spec runs as its own critest invocation (a "group"),
 # so one failing group does not hide the others:
 #
-#   pod           [sig-node] PodSandbox ... benchmark about lifecycle of PodSandbox
-#   container     [sig-node] Container ... benchmark about basic operations on Container
-#   podcontainer  [sig-node] PodSandbox ... benchmark about start a container from scratch (1 sample)
-#   image         [sig-node] Image ... benchmark about basic operations on Image
-#   imagelist     [sig-node] Image ... benchmark about listing Image
+#   pod           [k8s.io] PodSandbox ... benchmark about lifecycle of PodSandbox
+#   container     [k8s.io] Container ... benchmark about basic operations on Container
+#   podcontainer  [k8s.io] PodSandbox ... benchmark about start a container from scratch (1 sample)
+#   image         [k8s.io] Image ... benchmark about basic operations on Image
+#   imagelist     [k8s.io] Image ... benchmark about listing Image
 #
 # --focus is an extended regexp matched against those spec texts (e.g.
 # 'PodSandbox|Container', 'lifecycle of PodSandbox', 'Image'); default: all.
@@ -31,10 +31,16 @@
 # critest pulls and removes the same image in every sample, so parallel
 # samples remove each other's image mid-pull and the pull times mix fresh
 # pulls with no-ops.
+#
 # --trace-cni runs every CNI plugin (for both runtimes) through a timing
 # wrapper (hack/bench/cnitrace) and adds plugin run times to the report: it
 # shows how much of RunPodSandbox/StopPodSandbox is CNI, at the cost of about
 # a millisecond per plugin run, so keep it off for headline numbers.
+#
+# The table goes to stdout and, as markdown, to --out (default
+# /tmp/slipway-cri-bench-DATE.md, beside the work dir); --keep keeps the work
+# dir: critest logs, JSON results, runtime logs, per round and group.
+# --no-build uses the existing bin/slipwayd; --slipwayd-args adds flags.
 #
 # Run as root. Ends only the processes it started (by pid) and removes
 # everything it made: processes, shims that serve its containerd sockets,
@@ -42,7 +48,8 @@
 # mention its network or subnet, the empty cgroups of its containers (by the
 # IDs its containerd instances report), and the work dir (unless --keep).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+script=$(realpath "$0")
+cd "$(dirname "$script")/../.."
 repo=$PWD
 
 samples=40
@@ -57,7 +64,7 @@ runtimes='slipwayd,containerd'
 slipwayd_args=''
 trace_cni=0
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "cri.sh: $*" >&2; exit 1; }
 log() { echo "cri.sh: $*" >&2; }
 
@@ -129,11 +136,11 @@ declare -A group_re=(
 	[imagelist]='listing Image'
 )
 declare -A group_text=(
-	[pod]='[sig-node] PodSandbox benchmark about operations on PodSandbox benchmark about lifecycle of PodSandbox'
-	[container]='[sig-node] Container benchmark about operations on Container benchmark about basic operations on Container'
-	[podcontainer]='[sig-node] PodSandbox benchmark about start a container from scratch benchmark about start a container from scratch'
-	[image]='[sig-node] Image benchmark about operations on Image benchmark about basic operations on Image'
-	[imagelist]='[sig-node] Image benchmark about operations on Image benchmark about listing Image'
+	[pod]='[k8s.io] PodSandbox benchmark about operations on PodSandbox benchmark about lifecycle of PodSandbox'
+	[container]='[k8s.io] Container benchmark about operations on Container benchmark about basic operations on Container'
+	[podcontainer]='[k8s.io] PodSandbox benchmark about start a container from scratch benchmark about start a container from scratch'
+	[image]='[k8s.io] Image benchmark about operations on Image benchmark about basic operations on Image'
+	[imagelist]='[k8s.io] Image benchmark about operations on Image benchmark about listing Image'
 )
 selected=()
 for g in "${group_names[@]}"; do
@@ -151,6 +158,7 @@ rt_pid=''      # the runtime under test
 rt_sock=''     # its CRI socket
 rt_name=''
 watch_pid=''   # ctrwatch on the runtime's containerd
+critest_pid='' # the critest run going on (its timeout wrapper)
 
 # stop_pid PID [SECONDS]: SIGTERM, wait, then SIGKILL.
 stop_pid() {
@@ -176,8 +184,12 @@ crictl_rt() {
 # (all of them are this run's: the runtime is this run's own).
 remove_all_pods() {
 	[[ -n $rt_sock && -S $rt_sock ]] || return 0
-	local left
-	left=$(crictl_rt pods -q 2>/dev/null | wc -l) || left=0
+	local ids left
+	if ! ids=$(crictl_rt pods -q 2>&1); then
+		log "$rt_name: listing pods failed: $ids"
+		return 0
+	fi
+	left=$(grep -c . <<<"$ids") || true
 	if ((left > 0)); then
 		log "$rt_name: removing $left leftover pod(s)"
 		crictl_rt rmp -a -f >/dev/null 2>&1 || log "$rt_name: crictl rmp -a -f failed"
@@ -313,6 +325,7 @@ cleanup() {
 	((cleaned)) && return
 	cleaned=1
 	set +e
+	[[ -n $critest_pid ]] && stop_pid "$critest_pid" 40
 	stop_runtime
 	kill_my_containers
 	kill_my_shims
@@ -541,11 +554,16 @@ run_group() {
 	*) log "$rt_name: $g (${group_re[$g]}): $samples samples, parallel $parallel" ;;
 	esac
 	local rc=0 start=$SECONDS
+	# In the background, and waited for: bash runs the INT/TERM traps (and
+	# so the cleanup) at once during `wait`, not after a foreground child.
 	timeout --kill-after=30 $((600 + samples * 30)) critest -benchmark --config "$work/crictl.yaml" \
 		--runtime-endpoint "unix://$rt_sock" --image-endpoint "unix://$rt_sock" \
 		--benchmarking-output-dir "$dir" --benchmarking-params-file "$dir/params.yaml" \
 		--ginkgo.skip "$skip" --ginkgo.json-report "$dir/ginkgo.json" --ginkgo.no-color \
-		>"$dir/critest.log" 2>&1 || rc=$?
+		>"$dir/critest.log" 2>&1 &
+	critest_pid=$!
+	wait "$critest_pid" || rc=$?
+	critest_pid=
 	tail -c +$((off + 1)) "$rt_log" >"$dir/server.log"
 	((trace_cni)) && tail -c +$((cni_off + 1)) "$cni_bin_dir/trace.log" >"$dir/cni.log"
 	if ((rc == 0)); then

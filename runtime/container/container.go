@@ -46,6 +46,15 @@ type Container struct {
 	Resources *runtimeapi.LinuxContainerResources
 	// StopSignal is the image's stop signal, "" for SIGTERM.
 	StopSignal string
+	// User is the identity the container's process runs as, from its spec.
+	User ProcessUser
+}
+
+// ProcessUser is the uid, gid and supplementary groups of a process.
+type ProcessUser struct {
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
 }
 
 // Name is the unique name kubelet's metadata gives a container in a pod.
@@ -72,6 +81,7 @@ type record struct {
 	Pid         uint32          `json:"pid,omitempty"`
 	Resources   json.RawMessage `json:"resources,omitempty"`
 	StopSignal  string          `json:"stopSignal,omitempty"`
+	User        ProcessUser     `json:"user"`
 }
 
 func (c Container) marshal() ([]byte, error) {
@@ -83,7 +93,7 @@ func (c Container) marshal() ([]byte, error) {
 		ID: c.ID, PodID: c.PodID, Config: config, Image: c.Image, ImageRef: c.ImageRef,
 		LogPath: c.LogPath, CgroupsPath: c.CgroupsPath, State: c.State.String(), CreatedAt: c.CreatedAt,
 		StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, ExitCode: c.ExitCode, Reason: c.Reason,
-		Message: c.Message, Pid: c.Pid, StopSignal: c.StopSignal,
+		Message: c.Message, Pid: c.Pid, StopSignal: c.StopSignal, User: c.User,
 	}
 	if c.Resources != nil {
 		if r.Resources, err = protojson.Marshal(c.Resources); err != nil {
@@ -106,7 +116,7 @@ func unmarshalContainer(b []byte) (Container, error) {
 		ID: r.ID, PodID: r.PodID, Config: config, Image: r.Image, ImageRef: r.ImageRef,
 		LogPath: r.LogPath, CgroupsPath: r.CgroupsPath, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt,
 		FinishedAt: r.FinishedAt, ExitCode: r.ExitCode, Reason: r.Reason, Message: r.Message,
-		Pid: r.Pid, StopSignal: r.StopSignal,
+		Pid: r.Pid, StopSignal: r.StopSignal, User: r.User,
 		State: runtimeapi.ContainerState(runtimeapi.ContainerState_value[r.State]),
 	}
 	if len(r.Resources) > 0 {

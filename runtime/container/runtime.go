@@ -107,6 +107,10 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 	if spec.Linux != nil {
 		c.CgroupsPath = spec.Linux.CgroupsPath
 	}
+	if spec.Process != nil {
+		u := spec.Process.User
+		c.User = ProcessUser{UID: u.UID, GID: u.GID, Groups: u.AdditionalGids}
+	}
 	ext, err := Extension(c)
 	if err != nil {
 		return err

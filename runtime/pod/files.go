@@ -15,12 +15,23 @@ import (
 const (
 	ResolvConfFile = "resolv.conf"
 	HostnameFile   = "hostname"
+	HostsFile      = "hosts"
 	hostResolvConf = "/etc/resolv.conf"
 	shmSize        = 64 << 20 // kubelet's and Docker's default /dev/shm size
 )
 
+// hostsContent is the /etc/hosts a pod's containers get unless kubelet
+// mounts its own, the same localhost entries containerd writes.
+const hostsContent = `127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+fe00::0	ip6-localnet
+fe00::0	ip6-mcastprefix
+fe00::1	ip6-allnodes
+fe00::2	ip6-allrouters
+`
+
 // WriteFiles writes the pod's resolv.conf (from its DNS config, or the
-// node's when it has none) and hostname into dir.
+// node's when it has none), hostname and hosts into dir.
 func WriteFiles(dir string, config *runtimeapi.PodSandboxConfig, hostname string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating pod dir: %w", err)
@@ -34,6 +45,9 @@ func WriteFiles(dir string, config *runtimeapi.PodSandboxConfig, hostname string
 	}
 	if err := os.WriteFile(filepath.Join(dir, HostnameFile), []byte(hostname+"\n"), 0o644); err != nil {
 		return fmt.Errorf("writing hostname: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, HostsFile), []byte(hostsContent), 0o644); err != nil {
+		return fmt.Errorf("writing hosts: %w", err)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ const (
 	cgroupRoot    = "/sys/fs/cgroup"
 	// HostsFile is the file in a pod's Dir that becomes its containers'
 	// /etc/hosts when it exists.
-	HostsFile = "hosts"
+	HostsFile = pod.HostsFile
 )
 
 // bindOptions are the mount_options a CRI mount may add: flags that only
