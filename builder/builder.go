@@ -33,7 +33,8 @@ type Builder struct {
 	server     *grpc.Server
 	controller *control.Controller
 	lock       *os.File
-	tracer     *sdktrace.TracerProvider
+	// tracer records build traces for the history; shut down by Close.
+	tracer *sdktrace.TracerProvider
 	// stopping is closed by Close so that BuildKit's background work
 	// (history, GC) winds down.
 	stopping  chan struct{}
@@ -65,6 +66,11 @@ func New(ctx context.Context, o Options) (_ *Builder, retErr error) {
 		}
 	}()
 	statsHandler, traces, tracer := buildTracing()
+	defer func() {
+		if retErr != nil {
+			_ = tracer.Shutdown(context.Background())
+		}
+	}()
 	b := &Builder{lock: lock, tracer: tracer, stopping: make(chan struct{})}
 	b.controller, err = newController(ctx, o, traces, b.stopping)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/containerd/log"
@@ -95,33 +96,44 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		}
 	}
 
+	// The network and the infra process are independent: set them up at
+	// once. ADD can allocate and then fail, so its undo is registered first.
+	var setups sync.WaitGroup
+	var netErr, infraErr error
+	var ips []string
 	if !p.HostNetwork() {
 		netPod, err := cniPod(p)
 		if err != nil {
 			return nil, err
 		}
-		// ADD can allocate and then fail: register DEL first.
 		defer undo("pod network", func(ctx context.Context) error { return s.opts.Network.Teardown(ctx, netPod) })
-		result, err := s.opts.Network.Setup(ctx, netPod)
-		if err != nil {
-			return nil, fmt.Errorf("setting up pod network: %w", err)
-		}
-		for _, ip := range result.IPs {
-			p.IPs = append(p.IPs, ip.String())
-		}
+		setups.Go(func() {
+			result, err := s.opts.Network.Setup(ctx, netPod)
+			if err != nil {
+				netErr = fmt.Errorf("setting up pod network: %w", err)
+				return
+			}
+			for _, ip := range result.IPs {
+				ips = append(ips, ip.String())
+			}
+		})
 	}
-
 	if nsOpts.GetPid() == runtimeapi.NamespaceMode_POD {
 		p.Infra = true
-		defer undo("infra process", func(ctx context.Context) error { return s.opts.Infra.Remove(ctx, id) })
 		cgroupsPath, err := spec.CgroupsPath(s.opts.CgroupDriver, config.GetLinux().GetCgroupParent(), id)
 		if err != nil {
+			setups.Wait()
 			return nil, err
 		}
-		if err := s.opts.Infra.Start(ctx, p, cgroupsPath); err != nil {
-			return nil, err
-		}
+		defer undo("infra process", func(ctx context.Context) error { return s.opts.Infra.Remove(ctx, id) })
+		infraPod := p
+		setups.Go(func() { infraErr = s.opts.Infra.Start(ctx, infraPod, cgroupsPath) })
 	}
+	setups.Wait()
+	if err := errors.Join(netErr, infraErr); err != nil {
+		return nil, err
+	}
+	p.IPs = ips
 
 	if err := s.opts.Pods.Create(ctx, p); err != nil {
 		return nil, err

@@ -2,7 +2,9 @@ package cri
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -46,12 +48,19 @@ func (s *Server) stopPodLocked(ctx context.Context, id string) error {
 	if err := s.stopContainersOfPod(ctx, p.ID); err != nil {
 		return err
 	}
+	// Killing the infra process and CNI DEL are independent: run both.
+	var infraErr error
+	var infraDone sync.WaitGroup
 	if p.Infra {
-		if err := s.opts.Infra.Stop(ctx, p.ID); err != nil {
-			return fmt.Errorf("stopping infra process: %w", err)
-		}
+		infraDone.Go(func() {
+			if err := s.opts.Infra.Stop(ctx, p.ID); err != nil {
+				infraErr = fmt.Errorf("stopping infra process: %w", err)
+			}
+		})
 	}
-	if err := s.teardownNetwork(ctx, p); err != nil {
+	netErr := s.teardownNetwork(ctx, p)
+	infraDone.Wait()
+	if err := errors.Join(infraErr, netErr); err != nil {
 		return err
 	}
 	if err := pod.UnmountShm(p.ShmPath); err != nil {

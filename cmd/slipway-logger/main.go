@@ -24,10 +24,10 @@
 //     the shim sends all output on stdout and never closes stderr. On SIGTERM, which the shim sends right after closing
 //     the pipes, it keeps reading what they still hold for up to a second,
 //     then does the same. A write error makes the exit status 1.
-//
-// Attach, later: a container's live output can be served to attach clients
-// by wrapping each stream in an io.TeeReader to a fan-out that listens on a
-// unix socket named by a new URI argument; the copy loop stays as it is.
+//   - Attach: with attach=SOCK it serves the live output of both streams on
+//     that unix socket (logs.ListenAttach) from before it reports ready
+//     until its streams end; each stream is teed to the fan-out, which never
+//     blocks the copy into the log.
 package main
 
 import (
@@ -67,6 +67,16 @@ func run(ctx context.Context, cfg *logging.Config, ready func() error) error {
 	if err != nil {
 		return err
 	}
+	if args.Attach != "" {
+		fan, err := logs.ListenAttach(args.Attach)
+		if err != nil {
+			return err
+		}
+		defer fan.Close()
+		for i := range streams {
+			streams[i].tee = fan.Writer(streams[i].name)
+		}
+	}
 	// Subscribe before the pid file exists: SIGUSR1's default action
 	// would kill the logger.
 	reopen := make(chan os.Signal, 1)
@@ -89,11 +99,11 @@ func copyStreams(ctx context.Context, w *logs.Writer, pid *logs.PIDFile, streams
 	left := 0
 	for _, s := range streams {
 		if !s.wait {
-			go w.Copy(s.name, s.file) // ends with the process
+			go w.Copy(s.name, s.reader()) // ends with the process
 			continue
 		}
 		left++
-		go func() { done <- w.Copy(s.name, s.file) }()
+		go func() { done <- w.Copy(s.name, s.reader()) }()
 	}
 	var errs []error
 	cancelled := ctx.Done()

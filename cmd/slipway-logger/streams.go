@@ -19,6 +19,16 @@ type stream struct {
 	// stderr of a container with a terminal: the shim then never closes
 	// that pipe (and never writes to it).
 	wait bool
+	// tee, when set, gets everything read from file (the attach fan-out).
+	tee io.Writer
+}
+
+// reader is what the log copy reads: file, teed to tee when set.
+func (s stream) reader() io.Reader {
+	if s.tee == nil {
+		return s.file
+	}
+	return io.TeeReader(s.file, s.tee)
 }
 
 // openStreams returns stdout and stderr; with tty, the logger does not wait
@@ -34,7 +44,7 @@ func openStreams(cfg *logging.Config, tty bool) ([]stream, error) {
 		out.Close()
 		return nil, err
 	}
-	return []stream{{logs.Stdout, out, true}, {logs.Stderr, errf, !tty}}, nil
+	return []stream{{name: logs.Stdout, file: out, wait: true}, {name: logs.Stderr, file: errf, wait: !tty}}, nil
 }
 
 // pollable replaces the inherited pipe r (opened by logging.Run in blocking

@@ -44,6 +44,7 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client)
 		SystemdCgroup: cfg.cgroupDriver() == "systemd",
 		LogIO:         l.io,
 		FIFODir:       filepath.Join(cfg.State, "fifo"),
+		AttachDir:     filepath.Join(cfg.State, "attach"),
 	})
 	rt.Recover(ctx)
 	go rt.WatchOOM(ctx, cfg.CRI.Namespace)
@@ -60,22 +61,45 @@ type loggers struct {
 
 func (l loggers) pidFile(id string) string { return filepath.Join(l.pidDir, id+".pid") }
 
-func (l loggers) io(c container.Container) (cio.Creator, error) {
-	if c.LogPath == "" {
+// io makes the task IO of c: the logger gets its output and serves it to
+// attach clients, and the task reads attach.Stdin (if set) as its stdin. A
+// container without a log path still gets a logger, writing to /dev/null,
+// when attach is on.
+func (l loggers) io(c container.Container, attach container.AttachPaths) (cio.Creator, error) {
+	logPath := c.LogPath
+	switch {
+	case logPath == "" && attach.Socket == "":
 		return cio.NullIO, nil
+	case logPath == "":
+		logPath = os.DevNull
+	default:
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			return nil, fmt.Errorf("creating log directory: %w", err)
+		}
 	}
-	if err := os.MkdirAll(filepath.Dir(c.LogPath), 0o755); err != nil {
-		return nil, fmt.Errorf("creating log directory: %w", err)
-	}
-	uri, err := logs.LogURI(l.binary, logs.LoggerArgs{Path: c.LogPath, PIDFile: l.pidFile(c.ID), TTY: c.Config.GetTty()})
+	uri, err := logs.LogURI(l.binary, logs.LoggerArgs{
+		Path: logPath, PIDFile: l.pidFile(c.ID), TTY: c.Config.GetTty(), Attach: attach.Socket,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if c.Config.GetTty() {
-		return cio.TerminalLogURI(uri), nil
-	}
-	return cio.LogURI(uri), nil
+	return taskIO(cio.Config{
+		Stdin: attach.Stdin, Stdout: uri.String(), Stderr: uri.String(), Terminal: c.Config.GetTty(),
+	}), nil
 }
+
+// taskIO is a cio.Creator for IO the shim sets up by itself (a logger URI
+// and a FIFO the shim opens): there is nothing to copy on slipwayd's side.
+func taskIO(config cio.Config) cio.Creator {
+	return func(string) (cio.IO, error) { return shimIO{config}, nil }
+}
+
+type shimIO struct{ config cio.Config }
+
+func (s shimIO) Config() cio.Config { return s.config }
+func (shimIO) Cancel()              {}
+func (shimIO) Wait()                {}
+func (shimIO) Close() error         { return nil }
 
 // Reopen makes a running container's logger reopen its log path.
 func (l loggers) Reopen(ctx context.Context, c container.Container) error {

@@ -27,8 +27,9 @@ import (
 const RuntimeName = "io.containerd.runc.v2"
 
 // LogIO makes the IO of a container's task: its stdout and stderr go to
-// the container's CRI log.
-type LogIO func(c Container) (cio.Creator, error)
+// the container's CRI log, and, when attach's paths are set, the logger
+// serves them on attach.Socket and the task reads attach.Stdin as stdin.
+type LogIO func(c Container, attach AttachPaths) (cio.Creator, error)
 
 // Options configure a Runtime.
 type Options struct {
@@ -40,6 +41,9 @@ type Options struct {
 	LogIO         LogIO
 	// FIFODir holds the FIFOs of exec processes' IO.
 	FIFODir string
+	// AttachDir holds each running container's attach socket and stdin
+	// FIFO (see Attach); it must be private to root. Empty disables attach.
+	AttachDir string
 }
 
 // Runtime creates, starts, stops and removes containers and records how
@@ -81,6 +85,17 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 	if err != nil {
 		return fmt.Errorf("image %q: %w", req.ImageName, err)
 	}
+	// The lease keeps containerd's GC off the new snapshot until the
+	// container record refers to it.
+	ctx, releaseLease, err := r.opts.Client.WithLease(ctx)
+	if err != nil {
+		return fmt.Errorf("taking a lease: %w", err)
+	}
+	defer func() {
+		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
+			log.G(ctx).WithError(err).Warn("releasing lease")
+		}
+	}()
 	rootfs, err := r.prepareRootfs(ctx, c.ID, img)
 	if err != nil {
 		return err
@@ -191,12 +206,18 @@ func (r *Runtime) Start(ctx context.Context, id string) (retErr error) {
 	if err != nil {
 		return err
 	}
-	creator, err := r.opts.LogIO(c)
+	attach, err := r.prepareAttach(c)
 	if err != nil {
+		return err
+	}
+	creator, err := r.opts.LogIO(c, attach)
+	if err != nil {
+		r.cleanupAttach(ctx, id)
 		return err
 	}
 	task, err := cc.NewTask(ctx, creator)
 	if err != nil {
+		r.cleanupAttach(ctx, id)
 		return fmt.Errorf("creating task: %w", err)
 	}
 	// Wait before Start, so even an instant exit is seen.
@@ -239,6 +260,7 @@ func (r *Runtime) monitor(ctx context.Context, id string, task containerd.Task, 
 	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		log.G(ctx).WithError(err).WithField("containerid", id).Warn("deleting exited task")
 	}
+	r.cleanupAttach(ctx, id)
 	r.recordExit(ctx, id, code, at)
 	r.mu.Lock()
 	delete(r.exited, id)
@@ -366,6 +388,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	} else if !errdefs.IsNotFound(err) {
 		return err
 	}
+	r.cleanupAttach(ctx, id)
 	r.opts.Store.Drop(id)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, c)
 	return nil

@@ -25,6 +25,7 @@ const (
 	ArgPIDFile     = "pidfile"
 	ArgTTY         = "tty"
 	ArgMaxLineSize = "max-line-size"
+	ArgAttach      = "attach"
 )
 
 // LoggerArgs are the parameters of one slipway-logger process.
@@ -44,6 +45,10 @@ type LoggerArgs struct {
 	// MaxLineSize is the longest content of one entry ("max-line-size"):
 	// 0 (the argument left out) means DefaultMaxLineSize, -1 no limit.
 	MaxLineSize int
+	// Attach is the unix socket on which the logger serves the container's
+	// live output to attach clients (absolute; "attach"; "" for none). Its
+	// directory must exist; ListenAttach documents the protocol.
+	Attach string
 }
 
 // LogURI returns the URI that makes the shim run the logger binary at
@@ -61,7 +66,10 @@ func LogURI(binary string, args LoggerArgs) (*url.URL, error) {
 	if st, err := os.Stat(binary); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
 		return nil, fmt.Errorf("logger binary %q is not an executable file (%v): %w", binary, err, errdefs.ErrFailedPrecondition)
 	}
-	for _, p := range []string{args.Path, args.PIDFile} {
+	for _, p := range []string{args.Path, args.PIDFile, args.Attach} {
+		if p == "" {
+			continue
+		}
 		dir := filepath.Dir(p)
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			if err == nil || errors.Is(err, fs.ErrNotExist) {
@@ -105,6 +113,8 @@ func ParseLoggerArgs(argv []string) (LoggerArgs, error) {
 				return LoggerArgs{}, fmt.Errorf("argument %s: %w", ArgMaxLineSize, err)
 			}
 			a.MaxLineSize = n
+		case ArgAttach:
+			a.Attach = v
 		default:
 			return LoggerArgs{}, fmt.Errorf("unknown argument %q", k)
 		}
@@ -117,6 +127,9 @@ func (a LoggerArgs) validate() error {
 		if !filepath.IsAbs(f.val) {
 			return fmt.Errorf("logger argument %s=%q must be an absolute path: %w", f.key, f.val, errdefs.ErrInvalidArgument)
 		}
+	}
+	if a.Attach != "" && !filepath.IsAbs(a.Attach) {
+		return fmt.Errorf("logger argument %s=%q must be an absolute path: %w", ArgAttach, a.Attach, errdefs.ErrInvalidArgument)
 	}
 	if a.MaxLineSize < -1 {
 		return fmt.Errorf("logger argument %s=%d must be -1, 0 or positive: %w", ArgMaxLineSize, a.MaxLineSize, errdefs.ErrInvalidArgument)
@@ -134,6 +147,9 @@ func (a LoggerArgs) query() url.Values {
 	}
 	if a.MaxLineSize != 0 {
 		q.Set(ArgMaxLineSize, strconv.Itoa(a.MaxLineSize))
+	}
+	if a.Attach != "" {
+		q.Set(ArgAttach, a.Attach)
 	}
 	return q
 }

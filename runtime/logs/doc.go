@@ -29,7 +29,7 @@
 // for a task (pass it to cio.LogURI, or cio.TerminalLogURI for a container
 // with a terminal):
 //
-//	binary-v2:///usr/local/bin/slipway-logger?path=LOG&pidfile=PID[&tty=true][&max-line-size=N]
+//	binary-v2:///usr/local/bin/slipway-logger?path=LOG&pidfile=PID[&tty=true][&max-line-size=N][&attach=SOCK]
 //
 // The shim runs the binary with the query as "key value" argument pairs (in
 // no fixed order), CONTAINER_ID and CONTAINER_NAMESPACE as its only
@@ -49,4 +49,13 @@
 // delete; on SIGTERM (sent by the shim right after closing them) it drains
 // what the pipes still hold for up to a second and exits 0. Delete a task
 // soon after its exit so its logger ends.
+//
+// # Attach
+//
+// With the attach argument the logger also serves the container's live
+// output on a unix socket (ListenAttach, DialAttach): CRI Attach reads the
+// output there, so attach works across slipwayd restarts, and a container
+// without a log path still gets a logger (writing to /dev/null) for it.
+// Attach's stdin is not the logger's business: it is a FIFO the shim reads
+// (the task IO's stdin), which slipwayd opens for writing per attach.
 package logs

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -26,7 +25,7 @@ const (
 	infraPath           = "/infra"
 	infraUID            = 65535
 	infraOOMScoreAdj    = -998
-	infraStopTimeout    = 5 * time.Second
+	infraCleanupTimeout = 10 * time.Second
 )
 
 // Infra runs the process that holds a pod's shared PID namespace, from a
@@ -51,8 +50,11 @@ func NewInfra(client *containerd.Client, binary, rootfsDir string) (*Infra, erro
 }
 
 // Start creates and starts the infra process of pod p in its pinned
-// namespaces, with a new PID namespace, under cgroupsPath.
+// namespaces, with a new PID namespace, under cgroupsPath. It runs to the
+// end even if ctx is cancelled, so a half-made task never outlives a
+// cancelled RunPodSandbox unseen: the caller's undo removes it.
 func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retErr error) {
+	ctx = context.WithoutCancel(ctx)
 	opts := []oci.SpecOpts{
 		oci.WithRootFSPath(i.rootfs),
 		oci.WithRootFSReadonly(),
@@ -85,7 +87,7 @@ func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retEr
 	}
 	defer func() {
 		if retErr != nil {
-			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), infraStopTimeout)
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), infraCleanupTimeout)
 			defer cancel()
 			_ = container.Delete(cleanup, containerd.WithSnapshotCleanup)
 		}
@@ -101,8 +103,10 @@ func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retEr
 	return nil
 }
 
-// Stop ends the infra process of pod id: SIGTERM, then SIGKILL after a
-// grace period, then deletes its task. Missing is not an error.
+// Stop kills the infra process of pod id and deletes its task. It uses
+// SIGKILL at once: the infra has nothing to flush, and as PID 1 of its
+// namespace it would ignore a SIGTERM that arrives before its handler is
+// installed. Missing is not an error.
 func (i *Infra) Stop(ctx context.Context, id string) error {
 	container, err := i.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
@@ -118,24 +122,7 @@ func (i *Infra) Stop(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("loading infra task: %w", err)
 	}
-	exited, err := task.Wait(ctx)
-	if err != nil {
-		return fmt.Errorf("waiting on infra task: %w", err)
-	}
-	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("signalling infra process: %w", err)
-	}
-	select {
-	case <-exited:
-	case <-time.After(infraStopTimeout):
-		if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("killing infra process: %w", err)
-		}
-		<-exited
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+	if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("deleting infra task: %w", err)
 	}
 	return nil
