@@ -21,7 +21,7 @@ deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, crites
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit e2e critest-images ## everything CI runs: lint, unit tests, e2e suites, critest image specs
+test: lint unit e2e critest ## everything CI runs: lint, unit tests, e2e suites, the whole critest suite
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)

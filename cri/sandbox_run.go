@@ -118,7 +118,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 			}
 		})
 	}
-	if nsOpts.GetPid() == runtimeapi.NamespaceMode_POD {
+	if sandboxImage := s.opts.Infra.Image(); nsOpts.GetPid() == runtimeapi.NamespaceMode_POD || sandboxImage != "" {
+		if err := s.ensureImage(ctx, sandboxImage); err != nil {
+			setups.Wait()
+			return nil, err
+		}
 		p.Infra = true
 		cgroupsPath, err := spec.CgroupsPath(s.opts.CgroupDriver, config.GetLinux().GetCgroupParent(), id)
 		if err != nil {
@@ -139,6 +143,20 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// ensureImage pulls ref unless the node has it; "" needs nothing.
+func (s *Server) ensureImage(ctx context.Context, ref string) error {
+	if ref == "" {
+		return nil
+	}
+	if _, err := s.opts.Images.Get(ref); err == nil {
+		return nil
+	}
+	if _, err := s.opts.Images.Pull(ctx, ref, nil); err != nil {
+		return fmt.Errorf("pulling sandbox image: %w", err)
+	}
+	return nil
 }
 
 // podHostname is the pod's hostname: the config's, else the node's (as

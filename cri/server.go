@@ -51,6 +51,9 @@ type InfraRunner interface {
 	Remove(ctx context.Context, id string) error
 	// Pid is the running infra process's pid.
 	Pid(ctx context.Context, id string) (uint32, error)
+	// Image is the sandbox image every pod's infra runs from; "" means
+	// slipway's own infra binary, run only for a shared PID namespace.
+	Image() string
 }
 
 // LogReopener makes a running container's logger reopen its log file.

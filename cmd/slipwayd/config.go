@@ -43,6 +43,10 @@ type CRIConfig struct {
 	// InfraBinary is the slipway-infra executable that holds shared PID
 	// namespaces; empty means beside slipwayd, then in PATH.
 	InfraBinary string `toml:"infra_binary" json:"infraBinary"`
+	// SandboxImage, when set, gives every pod an infra process run from
+	// this (pause) image, as on other runtimes; empty runs none but for a
+	// shared PID namespace, and then slipway's own binary.
+	SandboxImage string `toml:"sandbox_image" json:"sandboxImage"`
 	// LoggerBinary is the slipway-logger executable the shims run for
 	// container logs; empty means beside slipwayd, then in PATH.
 	LoggerBinary string `toml:"logger_binary" json:"loggerBinary"`
@@ -116,6 +120,7 @@ func loadConfig(args []string) (Config, error) {
 	address := fs.String("containerd-address", "", "use this containerd instead of an embedded one")
 	binary := fs.String("containerd-binary", "", "embedded containerd executable (default "+cfg.Containerd.Binary+")")
 	registryPath := fs.String("registry-config-path", "", "hosts directory, HOST/hosts.toml (default "+cfg.Registry.ConfigPath+")")
+	sandboxImage := fs.String("sandbox-image", "", "run every pod's infra process from this pause image (default: none)")
 	infraBinary := fs.String("infra-binary", "", "slipway-infra executable (default: beside slipwayd, then PATH)")
 	cniConfDir := fs.String("cni-conf-dir", "", "CNI config directory (default "+cfg.CNI.ConfDir+")")
 	cniBinDirs := fs.String("cni-bin-dirs", "", "comma-separated CNI plugin directories (default "+strings.Join(cfg.CNI.BinDirs, ",")+")")
@@ -149,6 +154,7 @@ func loadConfig(args []string) (Config, error) {
 	set(&cfg.Containerd.Binary, *binary)
 	set(&cfg.Registry.ConfigPath, *registryPath)
 	set(&cfg.CRI.InfraBinary, *infraBinary)
+	set(&cfg.CRI.SandboxImage, *sandboxImage)
 	set(&cfg.CNI.ConfDir, *cniConfDir)
 	if *cniBinDirs != "" {
 		cfg.CNI.BinDirs = strings.Split(*cniBinDirs, ",")

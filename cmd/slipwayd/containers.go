@@ -31,7 +31,7 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client)
 	if err != nil {
 		return nil, err
 	}
-	l := loggers{binary: binary, pidDir: filepath.Join(cfg.State, "loggers")}
+	l := loggers{binary: binary, namespace: cfg.CRI.Namespace, pidDir: filepath.Join(cfg.State, "loggers")}
 	if err := os.MkdirAll(l.pidDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating logger pid dir: %w", err)
 	}
@@ -55,6 +55,8 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client)
 // containerd shim starts it, so logs keep flowing while slipwayd restarts.
 type loggers struct {
 	binary string
+	// namespace is the containerd namespace of the containers.
+	namespace string
 	// pidDir holds one pid file per running logger.
 	pidDir string
 }
@@ -77,29 +79,43 @@ func (l loggers) io(c container.Container, attach container.AttachPaths) (cio.Cr
 			return nil, fmt.Errorf("creating log directory: %w", err)
 		}
 	}
-	uri, err := logs.LogURI(l.binary, logs.LoggerArgs{
-		Path: logPath, PIDFile: l.pidFile(c.ID), TTY: c.Config.GetTty(), Attach: attach.Socket,
-	})
+	args := logs.LoggerArgs{Path: logPath, PIDFile: l.pidFile(c.ID), TTY: c.Config.GetTty(), Attach: attach.Socket}
+	if attach.Stdin != "" && !c.Config.GetTty() {
+		// The shim cannot give the task stdin with a logger binary: run
+		// the logger on FIFOs (logs.FIFOLogger).
+		return func(string) (cio.IO, error) {
+			fl, err := logs.StartFIFOLogger(l.binary, args, c.ID, l.namespace, attach.Stdout, attach.Stderr)
+			if err != nil {
+				return nil, err
+			}
+			return &shimIO{config: cio.Config{Stdin: attach.Stdin, Stdout: attach.Stdout, Stderr: attach.Stderr}, release: fl.Release}, nil
+		}, nil
+	}
+	uri, err := logs.LogURI(l.binary, args)
 	if err != nil {
 		return nil, err
 	}
-	return taskIO(cio.Config{
-		Stdin: attach.Stdin, Stdout: uri.String(), Stderr: uri.String(), Terminal: c.Config.GetTty(),
-	}), nil
+	config := cio.Config{Stdin: attach.Stdin, Stdout: uri.String(), Stderr: uri.String(), Terminal: c.Config.GetTty()}
+	return func(string) (cio.IO, error) { return &shimIO{config: config}, nil }, nil
 }
 
-// taskIO is a cio.Creator for IO the shim sets up by itself (a logger URI
-// and a FIFO the shim opens): there is nothing to copy on slipwayd's side.
-func taskIO(config cio.Config) cio.Creator {
-	return func(string) (cio.IO, error) { return shimIO{config}, nil }
+// shimIO is task IO the shim and the logger handle by themselves: there is
+// nothing to copy on slipwayd's side. release, if set, runs once the task
+// is gone (Close, or Cancel on a failed create).
+type shimIO struct {
+	config  cio.Config
+	release func()
 }
 
-type shimIO struct{ config cio.Config }
-
-func (s shimIO) Config() cio.Config { return s.config }
-func (shimIO) Cancel()              {}
-func (shimIO) Wait()                {}
-func (shimIO) Close() error         { return nil }
+func (s *shimIO) Config() cio.Config { return s.config }
+func (s *shimIO) Cancel()            { s.Close() }
+func (*shimIO) Wait()                {}
+func (s *shimIO) Close() error {
+	if s.release != nil {
+		s.release()
+	}
+	return nil
+}
 
 // Reopen makes a running container's logger reopen its log path.
 func (l loggers) Reopen(ctx context.Context, c container.Container) error {

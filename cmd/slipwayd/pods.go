@@ -10,6 +10,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/cni"
+	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
 )
@@ -47,9 +48,21 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CRI.SandboxImage != "" {
+		if _, err := images.ParseReference(cfg.CRI.SandboxImage); err != nil {
+			return nil, fmt.Errorf("cri.sandbox_image: %w", err)
+		}
+		infra.UseImage(normalizedImage(cfg.CRI.SandboxImage))
+	}
 	r := &podRuntime{store: store, network: network, infra: infra}
 	reconcilePods(ctx, cfg, client, r)
 	return r, nil
+}
+
+// normalizedImage is ref's fully qualified form (ref is known valid).
+func normalizedImage(ref string) string {
+	named, _ := images.ParseReference(ref)
+	return named.String()
 }
 
 // helperBinary finds one of slipway's helper executables: the configured

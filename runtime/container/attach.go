@@ -35,6 +35,10 @@ type AttachPaths struct {
 	// Stdin is the FIFO the task reads as its stdin; "" when the container
 	// has no stdin (or attach is disabled).
 	Stdin string
+	// Stdout and Stderr are free paths for output FIFOs, set with Stdin:
+	// for LogIO when the shim cannot run the logger for such a task
+	// (logs.FIFOLogger). They are removed with the others.
+	Stdout, Stderr string
 }
 
 // attachPaths are c's attach files; they exist only while c runs.
@@ -42,9 +46,10 @@ func (r *Runtime) attachPaths(c Container) AttachPaths {
 	if r.opts.AttachDir == "" {
 		return AttachPaths{}
 	}
-	p := AttachPaths{Socket: filepath.Join(r.opts.AttachDir, c.ID+".sock")}
+	base := filepath.Join(r.opts.AttachDir, c.ID)
+	p := AttachPaths{Socket: base + ".sock"}
 	if c.Config.GetStdin() {
-		p.Stdin = filepath.Join(r.opts.AttachDir, c.ID+".stdin")
+		p.Stdin, p.Stdout, p.Stderr = base+".stdin", base+".stdout", base+".stderr"
 	}
 	return p
 }
@@ -76,7 +81,8 @@ func (r *Runtime) cleanupAttach(ctx context.Context, id string) {
 	if r.opts.AttachDir == "" {
 		return
 	}
-	for _, p := range []string{filepath.Join(r.opts.AttachDir, id+".sock"), filepath.Join(r.opts.AttachDir, id+".stdin")} {
+	base := filepath.Join(r.opts.AttachDir, id)
+	for _, p := range []string{base + ".sock", base + ".stdin", base + ".stdout", base + ".stderr"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			log.G(ctx).WithError(err).WithField("containerid", id).Debug("removing attach file")
 		}

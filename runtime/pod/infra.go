@@ -33,6 +33,9 @@ const (
 type Infra struct {
 	client *containerd.Client
 	rootfs string
+	// image, when set, replaces the synthetic rootfs: the infra process is
+	// the image's entrypoint (a pause image), as on other runtimes.
+	image string
 }
 
 // NewInfra copies binary into rootfsDir/infra (with the directories runc
@@ -49,22 +52,38 @@ func NewInfra(client *containerd.Client, binary, rootfsDir string) (*Infra, erro
 	return &Infra{client: client, rootfs: rootfsDir}, nil
 }
 
+// UseImage makes the infra process run from image (a pause image already in
+// the image store) instead of the synthetic rootfs.
+func (i *Infra) UseImage(image string) { i.image = image }
+
+// Image is the image infra processes run from, "" for the synthetic rootfs.
+func (i *Infra) Image() string { return i.image }
+
 // Start creates and starts the infra process of pod p in its pinned
 // namespaces, with a new PID namespace, under cgroupsPath. It runs to the
 // end even if ctx is cancelled, so a half-made task never outlives a
 // cancelled RunPodSandbox unseen: the caller's undo removes it.
 func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retErr error) {
 	ctx = context.WithoutCancel(ctx)
-	opts := []oci.SpecOpts{
-		oci.WithRootFSPath(i.rootfs),
-		oci.WithRootFSReadonly(),
-		oci.WithProcessArgs(infraPath),
+	var containerOpts []containerd.NewContainerOpts
+	var opts []oci.SpecOpts
+	if i.image != "" {
+		img, err := i.client.GetImage(ctx, i.image)
+		if err != nil {
+			return fmt.Errorf("sandbox image %q: %w", i.image, err)
+		}
+		containerOpts = append(containerOpts, containerd.WithNewSnapshot(p.ID, img))
+		opts = append(opts, oci.WithImageConfig(img), oci.WithRootFSReadonly())
+	} else {
+		opts = append(opts, oci.WithRootFSPath(i.rootfs), oci.WithRootFSReadonly(), oci.WithProcessArgs(infraPath))
+	}
+	opts = append(opts,
 		oci.WithUserID(infraUID),
 		oci.WithCapabilities(nil),
 		oci.WithNoNewPrivileges,
 		oci.WithAnnotations(map[string]string{SandboxIDAnnotation: p.ID}),
 		withOOMScoreAdj(oomscore.Clamp(infraOOMScoreAdj)),
-	}
+	)
 	if cgroupsPath != "" {
 		opts = append(opts, oci.WithCgroup(cgroupsPath))
 	}
@@ -77,11 +96,11 @@ func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retEr
 			opts = append(opts, oci.WithHostNamespace(nsType))
 		}
 	}
-	container, err := i.client.NewContainer(ctx, p.ID,
+	container, err := i.client.NewContainer(ctx, p.ID, append(containerOpts,
 		containerd.WithContainerLabels(map[string]string{KindLabel: "infra"}),
 		containerd.WithRuntime(RuntimeName, nil),
 		containerd.WithNewSpec(opts...),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("creating infra container: %w", err)
 	}
@@ -140,7 +159,7 @@ func (i *Infra) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := container.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("deleting infra container: %w", err)
 	}
 	return nil

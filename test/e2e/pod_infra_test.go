@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -31,14 +29,4 @@ var _ = Describe("A pod sharing its PID namespace", func() {
 
 // infraProcesses counts running slipway-infra processes (the suite runs
 // its specs one at a time, so all of them belong to the current spec).
-func infraProcesses() int {
-	entries, _ := os.ReadDir("/proc")
-	n := 0
-	for _, e := range entries {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.HasPrefix(string(b), "/infra\x00") {
-			n++
-		}
-	}
-	return n
-}
+func infraProcesses() int { return processesRunning("/infra") }

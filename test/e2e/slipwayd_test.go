@@ -77,11 +77,15 @@ func (d *slipwayd) waitServing(ctx context.Context) {
 }
 
 // restart stops slipwayd with SIGTERM and starts it again on the same
-// directories; the client connection reconnects by itself.
-func (d *slipwayd) restart(ctx context.Context) {
+// directories, with extra flags if any; the client connection reconnects
+// by itself. The extra flags last until the next restart.
+func (d *slipwayd) restart(ctx context.Context, extra ...string) {
 	GinkgoHelper()
 	d.terminate()
+	base := d.args
+	d.args = append(append([]string{}, base...), extra...)
 	d.start()
+	d.args = base
 	d.waitServing(ctx)
 }
 
