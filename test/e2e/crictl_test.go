@@ -104,3 +104,51 @@ var _ = Describe("crictl against slipwayd", func() {
 		Expect(crictl(ctx, "pods", "-q")).NotTo(ContainSubstring(id))
 	})
 })
+
+var _ = Describe("crictl with containers", func() {
+	It("creates, starts, lists, inspects, logs, stats, updates, stops and removes a container", func(ctx context.Context) {
+		dir := GinkgoT().TempDir()
+		podJSON := filepath.Join(dir, "pod.json")
+		ctrJSON := filepath.Join(dir, "ctr.json")
+		Expect(os.WriteFile(podJSON, []byte(`{
+  "metadata": {"name": "crictl-ctr-pod", "namespace": "e2e", "uid": "crictl-ctr-uid"},
+  "log_directory": "`+dir+`/logs",
+  "linux": {}
+}`), 0o644)).To(Succeed())
+		Expect(os.WriteFile(ctrJSON, []byte(`{
+  "metadata": {"name": "web"},
+  "image": {"image": "`+busyboxImage+`"},
+  "command": ["sh", "-c", "echo hello-from-crictl; sleep 1000"],
+  "log_path": "web.log",
+  "linux": {}
+}`), 0o644)).To(Succeed())
+		pullImage(ctx, busyboxImage, nil)
+		podID := strings.TrimSpace(crictl(ctx, "runp", podJSON))
+		DeferCleanup(func(ctx context.Context) { removePod(ctx, podID) })
+
+		id := strings.TrimSpace(crictl(ctx, "create", podID, ctrJSON, podJSON))
+		Expect(id).To(MatchRegexp("^[0-9a-f]{64}$"))
+		Expect(crictl(ctx, "ps", "-a", "--id", id)).To(ContainSubstring("Created"))
+		Expect(strings.TrimSpace(crictl(ctx, "start", id))).To(Equal(id))
+		Expect(crictl(ctx, "ps", "--pod", podID)).To(MatchRegexp(id[:13] + `.*Running\s+web`))
+		Eventually(func() string { return crictl(ctx, "logs", id) }).Should(ContainSubstring("hello-from-crictl"))
+
+		var inspect struct {
+			Status struct {
+				State   string `json:"state"`
+				LogPath string `json:"logPath"`
+			} `json:"status"`
+		}
+		Expect(json.Unmarshal([]byte(crictl(ctx, "inspect", id)), &inspect)).To(Succeed())
+		Expect(inspect.Status.State).To(Equal("CONTAINER_RUNNING"))
+		Expect(inspect.Status.LogPath).To(Equal(dir + "/logs/web.log"))
+		Expect(crictl(ctx, "stats", "--id", id)).To(ContainSubstring(id[:13]))
+		crictl(ctx, "update", "--memory", "67108864", id)
+		Expect(crictl(ctx, "inspect", id)).To(ContainSubstring(`"memoryLimitInBytes": "67108864"`))
+
+		Expect(strings.TrimSpace(crictl(ctx, "stop", "--timeout", "1", id))).To(Equal(id))
+		Expect(crictl(ctx, "ps", "-a", "--id", id)).To(ContainSubstring("Exited"))
+		Expect(strings.TrimSpace(crictl(ctx, "rm", id))).To(Equal(id))
+		Expect(crictl(ctx, "ps", "-a", "-q")).NotTo(ContainSubstring(id))
+	})
+})
