@@ -58,8 +58,7 @@ func (e *testEnv) leftovers(t *testing.T) []string {
 func TestSetupPassesArgs(t *testing.T) {
 	e := newTestEnv(t, defaultFiles())
 	ctx := context.Background()
-	pod := validPod("sb1")
-	pod.PortMappings = []PortMapping{{ContainerPort: 80, HostPort: 8080}}
+	pod := chainPod("sb1")
 	pod.DNS = &DNS{Servers: []string{"10.0.0.10"}}
 	pod.Bandwidth = &Bandwidth{EgressRate: 1000, EgressBurst: 1000}
 	res, err := e.m.Setup(ctx, pod)
@@ -172,18 +171,18 @@ func TestSetupErrors(t *testing.T) {
 	})
 	t.Run("no config", func(t *testing.T) {
 		e := newTestEnv(t, nil)
-		_, err := e.m.Setup(ctx, validPod("sb1"))
+		_, err := e.m.Setup(ctx, chainPod("sb1"))
 		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), e.confDir) {
 			t.Errorf("err = %v, want FailedPrecondition naming the conf dir", err)
 		}
 	})
 	t.Run("already set up", func(t *testing.T) {
 		e := newTestEnv(t, defaultFiles())
-		if _, err := e.m.Setup(ctx, validPod("sb1")); err != nil {
+		if _, err := e.m.Setup(ctx, chainPod("sb1")); err != nil {
 			t.Fatal(err)
 		}
 		e.fake.takeCalls()
-		if _, err := e.m.Setup(ctx, validPod("sb1")); !errdefs.IsAlreadyExists(err) {
+		if _, err := e.m.Setup(ctx, chainPod("sb1")); !errdefs.IsAlreadyExists(err) {
 			t.Errorf("second Setup: %v, want AlreadyExists", err)
 		}
 		if calls := e.fake.takeCalls(); len(calls) > 0 {
@@ -221,8 +220,7 @@ func TestSetupFailureCleansUp(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newTestEnv(t, defaultFiles())
 			e.fake.setFail(tt.failAdd, errInjected)
-			pod := validPod("sb1")
-			pod.PortMappings = []PortMapping{{ContainerPort: 80, HostPort: 8080}}
+			pod := chainPod("sb1")
 			_, err := e.m.Setup(ctx, pod)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErrSubstr) || !strings.Contains(err.Error(), errInjected.Error()) {
 				t.Fatalf("err = %v", err)
@@ -263,7 +261,7 @@ func TestFailedCleanupIsRetriedByTeardown(t *testing.T) {
 	e := newTestEnv(t, defaultFiles())
 	e.fake.setFail("ADD bandwidth", errInjected)
 	e.fake.setFail("DEL bridge", errInjected)
-	if _, err := e.m.Setup(ctx, validPod("sb1")); err == nil {
+	if _, err := e.m.Setup(ctx, chainPod("sb1")); err == nil {
 		t.Fatal("Setup succeeded")
 	}
 	e.fake.takeCalls()
@@ -317,8 +315,7 @@ func TestTeardown(t *testing.T) {
 	})
 	t.Run("uses the config of the ADD after the conf dir changed", func(t *testing.T) {
 		e := newTestEnv(t, defaultFiles())
-		pod := validPod("sb1")
-		pod.PortMappings = []PortMapping{{ContainerPort: 80, HostPort: 8080}}
+		pod := chainPod("sb1")
 		if _, err := e.m.Setup(ctx, pod); err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +362,7 @@ func TestTeardown(t *testing.T) {
 	})
 	t.Run("missing netns is passed as empty", func(t *testing.T) {
 		e := newTestEnv(t, defaultFiles())
-		if _, err := e.m.Setup(ctx, validPod("sb1")); err != nil {
+		if _, err := e.m.Setup(ctx, chainPod("sb1")); err != nil {
 			t.Fatal(err)
 		}
 		e.fake.takeCalls()
@@ -380,7 +377,7 @@ func TestTeardown(t *testing.T) {
 	})
 	t.Run("falls back to libcni's cache without a record", func(t *testing.T) {
 		e := newTestEnv(t, defaultFiles())
-		if _, err := e.m.Setup(ctx, validPod("sb1")); err != nil {
+		if _, err := e.m.Setup(ctx, chainPod("sb1")); err != nil {
 			t.Fatal(err)
 		}
 		e.fake.takeCalls()
@@ -409,7 +406,7 @@ func TestCheck(t *testing.T) {
 	if err := e.m.Check(ctx, Pod{ID: "sb1"}); !errdefs.IsNotFound(err) {
 		t.Errorf("Check of unknown pod: %v, want NotFound", err)
 	}
-	if _, err := e.m.Setup(ctx, validPod("sb1")); err != nil {
+	if _, err := e.m.Setup(ctx, chainPod("sb1")); err != nil {
 		t.Fatal(err)
 	}
 	e.fake.setFail("CHECK firewall", errInjected)
@@ -572,4 +569,13 @@ func TestConcurrentPods(t *testing.T) {
 	if left := e.leftovers(t); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
+}
+
+// chainPod carries a port mapping and bandwidth limits, so every plugin of
+// the default chain runs for it (idle ones are trimmed otherwise).
+func chainPod(id string) Pod {
+	p := validPod(id)
+	p.PortMappings = []PortMapping{{ContainerPort: 80, HostPort: 8080}}
+	p.Bandwidth = &Bandwidth{EgressRate: 1000, EgressBurst: 1000}
+	return p
 }

@@ -62,6 +62,11 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (_ *Result, retErr error) 
 		return nil, err
 	}
 
+	list, err := trimIdlePlugins(n.list, capArgs)
+	if err != nil {
+		return nil, err
+	}
+
 	unlock := m.locks.lock(pod.ID)
 	defer unlock()
 	if old, err := readRecord(m.opts.CacheDir, pod.ID); err != nil {
@@ -76,7 +81,7 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (_ *Result, retErr error) 
 		CapabilityArgs: capArgs,
 		Attachments: []attachment{
 			{Network: m.loopback.Name, IfName: loopbackIfName, Config: m.loopback.Bytes},
-			{Network: n.list.Name, IfName: PodInterface, Config: n.list.Bytes},
+			{Network: list.Name, IfName: PodInterface, Config: list.Bytes},
 		},
 	}
 	if err := writeRecord(m.opts.CacheDir, rec); err != nil {
@@ -105,7 +110,7 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (_ *Result, retErr error) 
 		_, partial, err := m.add(ctx, m.loopback, rec, loopbackIfName)
 		lo <- outcome{partial, err}
 	}()
-	res, partial, netErr := m.add(ctx, n.list, rec, PodInterface)
+	res, partial, netErr := m.add(ctx, list, rec, PodInterface)
 	loOut := <-lo
 
 	if netErr == nil && loOut.err == nil {

@@ -27,13 +27,29 @@ var _ = Describe("The sandbox_image option", func() {
 	})
 })
 
-// processesRunning counts processes whose command line starts with argv0.
+// processesRunning counts the processes whose command line starts with
+// argv0 and whose parent is a shim of the suite's containerd (other
+// runtimes on the machine may run the same programs).
 func processesRunning(argv0 string) int {
+	socket := daemon.state + "/containerd/containerd.sock"
 	entries, _ := os.ReadDir("/proc")
 	n := 0
 	for _, e := range entries {
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.HasPrefix(string(b), argv0+"\x00") {
+		if err != nil || !strings.HasPrefix(string(b), argv0+"\x00") {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The parent pid is the second field after the ")" closing comm.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		parent, _ := os.ReadFile("/proc/" + fields[1] + "/cmdline")
+		if strings.Contains(string(parent), socket) {
 			n++
 		}
 	}
