@@ -10,6 +10,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/cni"
+	"github.com/slipway-dev/slipway/cri"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
@@ -19,7 +20,11 @@ import (
 type podRuntime struct {
 	store   *pod.Store
 	network *cni.Manager
-	infra   *pod.Infra
+	// infra runs pods' infra processes: directly (the default) or, with a
+	// sandbox image or the systemd cgroup driver, through containerd.
+	infra cri.InfraRunner
+	// shimInfra is the containerd-run kind, also used to clean up.
+	shimInfra *pod.Infra
 }
 
 // startPods loads the pod records from containerd, prepares the infra
@@ -44,17 +49,25 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, err
 	}
-	infra, err := pod.NewInfra(client, binary, filepath.Join(cfg.State, "infra", "rootfs"))
+	rootfs := filepath.Join(cfg.State, "infra", "rootfs")
+	shimInfra, err := pod.NewInfra(client, binary, rootfs)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.CRI.SandboxImage != "" {
+	r := &podRuntime{store: store, network: network, infra: shimInfra, shimInfra: shimInfra}
+	switch {
+	case cfg.CRI.SandboxImage != "":
 		if _, err := images.ParseReference(cfg.CRI.SandboxImage); err != nil {
 			return nil, fmt.Errorf("cri.sandbox_image: %w", err)
 		}
-		infra.UseImage(normalizedImage(cfg.CRI.SandboxImage))
+		shimInfra.UseImage(normalizedImage(cfg.CRI.SandboxImage))
+	case cfg.cgroupDriver() == "cgroupfs":
+		direct, err := pod.NewDirectInfra(binary, rootfs, filepath.Join(cfg.State, "pods"))
+		if err != nil {
+			return nil, err
+		}
+		r.infra = direct
 	}
-	r := &podRuntime{store: store, network: network, infra: infra}
 	reconcilePods(ctx, cfg, client, r)
 	return r, nil
 }
@@ -110,7 +123,7 @@ func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r
 	logErr(err, "listing infra containers", "")
 	for _, c := range infras {
 		if !known[c.ID()] {
-			logErr(r.infra.Remove(ctx, c.ID()), "removing infra container", c.ID())
+			logErr(r.shimInfra.Remove(ctx, c.ID()), "removing infra container", c.ID())
 		}
 	}
 	stateDir := filepath.Join(cfg.State, "pods")
@@ -121,6 +134,7 @@ func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r
 				continue
 			}
 			if dir == stateDir {
+				logErr(r.infra.Remove(ctx, e.Name()), "removing infra process", e.Name())
 				for _, kind := range []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS} {
 					logErr(namespaces.Unpin(filepath.Join(dir, e.Name(), "ns", string(kind))), "unpinning namespace", e.Name())
 				}

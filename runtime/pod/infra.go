@@ -41,15 +41,24 @@ type Infra struct {
 // NewInfra copies binary into rootfsDir/infra (with the directories runc
 // mounts on) and returns an Infra that runs it through client.
 func NewInfra(client *containerd.Client, binary, rootfsDir string) (*Infra, error) {
+	if err := prepareRootfs(binary, rootfsDir); err != nil {
+		return nil, err
+	}
+	return &Infra{client: client, rootfs: rootfsDir}, nil
+}
+
+// prepareRootfs makes the synthetic rootfs: the infra binary and the
+// directories runc mounts on.
+func prepareRootfs(binary, rootfsDir string) error {
 	for _, d := range []string{"proc", "dev", "sys", "etc", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(rootfsDir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("preparing infra rootfs: %w", err)
+			return fmt.Errorf("preparing infra rootfs: %w", err)
 		}
 	}
 	if err := copyExecutable(binary, filepath.Join(rootfsDir, infraPath)); err != nil {
-		return nil, fmt.Errorf("installing infra binary %s: %w", binary, err)
+		return fmt.Errorf("installing infra binary %s: %w", binary, err)
 	}
-	return &Infra{client: client, rootfs: rootfsDir}, nil
+	return nil
 }
 
 // UseImage makes the infra process run from image (a pause image already in

@@ -28,15 +28,20 @@ var _ = Describe("The sandbox_image option", func() {
 })
 
 // processesRunning counts the processes whose command line starts with
-// argv0 and whose parent is a shim of the suite's containerd (other
-// runtimes on the machine may run the same programs).
+// argv0 and that belong to the suite: their root directory lies in the
+// suite's state dir (slipway's synthetic infra rootfs) or their parent is a
+// shim of the suite's containerd. Other runtimes on the machine may run
+// the same programs.
 func processesRunning(argv0 string) int {
-	socket := daemon.state + "/containerd/containerd.sock"
 	entries, _ := os.ReadDir("/proc")
 	n := 0
 	for _, e := range entries {
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		if err != nil || !strings.HasPrefix(string(b), argv0+"\x00") {
+			continue
+		}
+		if root, err := os.Readlink("/proc/" + e.Name() + "/root"); err == nil && strings.HasPrefix(root, daemon.state+"/") {
+			n++
 			continue
 		}
 		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
@@ -45,11 +50,7 @@ func processesRunning(argv0 string) int {
 		}
 		// The parent pid is the second field after the ")" closing comm.
 		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) < 2 {
-			continue
-		}
-		parent, _ := os.ReadFile("/proc/" + fields[1] + "/cmdline")
-		if strings.Contains(string(parent), socket) {
+		if parent, err := os.ReadFile("/proc/" + fields[1] + "/cmdline"); err == nil && strings.Contains(string(parent), daemon.state) {
 			n++
 		}
 	}
