@@ -16,17 +16,10 @@ import (
 // infra container, network (DEL again, idempotent), namespace pins, files
 // and its record. Removing a missing pod succeeds.
 func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	if req.GetPodSandboxId() == "" {
-		return nil, fmt.Errorf("pod_sandbox_id is required: %w", errdefs.ErrInvalidArgument)
+	p, unlock, err := s.lockPod(req.GetPodSandboxId())
+	if err != nil || unlock == nil {
+		return &runtimeapi.RemovePodSandboxResponse{}, err
 	}
-	p, err := s.opts.Pods.Get(req.GetPodSandboxId())
-	if errdefs.IsNotFound(err) {
-		return &runtimeapi.RemovePodSandboxResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	unlock := s.opts.Pods.Lock(p.ID)
 	defer unlock()
 	if err := s.stopPodLocked(ctx, p.ID); err != nil {
 		return nil, err

@@ -16,22 +16,31 @@ import (
 // StopPodSandbox stops the pod's processes and releases its network (CNI
 // DEL) and shm. Stopping a stopped or missing pod succeeds.
 func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	if req.GetPodSandboxId() == "" {
-		return nil, fmt.Errorf("pod_sandbox_id is required: %w", errdefs.ErrInvalidArgument)
+	p, unlock, err := s.lockPod(req.GetPodSandboxId())
+	if err != nil || unlock == nil {
+		return &runtimeapi.StopPodSandboxResponse{}, err
 	}
-	p, err := s.opts.Pods.Get(req.GetPodSandboxId())
-	if errdefs.IsNotFound(err) {
-		return &runtimeapi.StopPodSandboxResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	unlock := s.opts.Pods.Lock(p.ID)
 	defer unlock()
 	if err := s.stopPodLocked(ctx, p.ID); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// lockPod finds the pod for Stop or Remove and takes its lifecycle lock. A
+// missing pod gives a nil unlock and no error: both calls succeed on it.
+func (s *Server) lockPod(id string) (pod.Sandbox, func(), error) {
+	if id == "" {
+		return pod.Sandbox{}, nil, fmt.Errorf("pod_sandbox_id is required: %w", errdefs.ErrInvalidArgument)
+	}
+	p, err := s.opts.Pods.Get(id)
+	if errdefs.IsNotFound(err) {
+		return pod.Sandbox{}, nil, nil
+	}
+	if err != nil {
+		return pod.Sandbox{}, nil, err
+	}
+	return p, s.opts.Pods.Lock(p.ID), nil
 }
 
 // stopPodLocked stops pod id; the caller holds the pod's lock. It re-reads
