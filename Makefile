@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit e2e critest lint clean
+.PHONY: help build deps run test unit e2e critest chart-test lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, crites
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit e2e critest ## everything CI runs: lint, unit tests, e2e suites, the whole critest suite
+test: lint unit e2e critest chart-test ## everything CI runs: lint, unit tests, e2e suites, the whole critest suite, the Helm chart check
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
@@ -31,6 +31,9 @@ e2e: build ## end-to-end suites against a real slipwayd and containerd (as root)
 
 critest: build ## critest against slipwayd with the test registry; FOCUS=regexp narrows it
 	bash hack/critest.sh $(BIN)/slipwayd "$(FOCUS)"
+
+chart-test: build ## lint and render the Helm chart, check it, run slipwayd on its config
+	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway bash hack/chart-test.sh
 
 critest-images: build ## critest's image manager specs
 	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"

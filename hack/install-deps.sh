@@ -9,6 +9,13 @@ RUNC_VERSION=v1.5.2
 CNI_PLUGINS_VERSION=v1.10.0
 CRI_TOOLS_VERSION=v1.37.0
 BUILDKIT_VERSION=v0.34.2
+# helm renders and lints charts/slipway-builder (hack/chart-test.sh). The
+# ldflags are helm's release ones: its version, and the Kubernetes version of
+# its client-go (v0.37) as the default for `helm template` and lint.
+HELM_VERSION=v3.22.0
+HELM_LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION
+ -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37
+ -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37"
 
 PREFIX=${PREFIX:-/usr/local}
 BIN_DIR=$PREFIX/bin
@@ -95,6 +102,7 @@ main() {
 	done
 	go_install "$BIN_DIR" sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
 	install_critest
+	go_install "$BIN_DIR" helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm -ldflags "$HELM_LDFLAGS"
 	if [[ ${INSTALL_BUILDKIT:-0} == 1 ]]; then
 		install_buildkit
 	fi
