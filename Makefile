@@ -21,7 +21,7 @@ deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, crites
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit e2e critest chart-test ## everything CI runs: lint, unit tests, e2e suites, the whole critest suite, the Helm chart check
+test: lint unit chart-test e2e critest ## everything CI runs: lint, unit tests, the Helm chart check, e2e suites, the whole critest suite
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
