@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,9 +70,19 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		return ExecResult{}, fmt.Errorf("exec %q: %w", cmd, err)
 	}
 	cleanupCtx := context.WithoutCancel(ctx)
+	// Deleting the process waits for its output to close; when a background
+	// child still holds the pipes, that wait must not delay the answer.
+	drained := true
 	defer func() {
-		if _, err := process.Delete(cleanupCtx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			log.G(ctx).WithError(err).WithField("execid", execID).Debug("deleting exec process")
+		deleteProcess := func() {
+			if _, err := process.Delete(cleanupCtx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				log.G(ctx).WithError(err).WithField("execid", execID).Debug("deleting exec process")
+			}
+		}
+		if drained {
+			deleteProcess()
+		} else {
+			go deleteProcess()
 		}
 	}()
 	exitC, err := process.Wait(cleanupCtx)
@@ -99,7 +110,7 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		<-exitC
 		return ExecResult{}, ctx.Err()
 	}
-	waitIO(process.IO(), ioGrace)
+	drained = waitIO(process.IO(), ioGrace)
 	code, _, err := status.Result()
 	if err != nil {
 		return ExecResult{}, err
@@ -107,17 +118,20 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	return ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: int32(code)}, nil
 }
 
-// waitIO waits for the process's output to reach EOF, at most grace.
-func waitIO(pio cio.IO, grace time.Duration) {
+// waitIO waits for the process's output to reach EOF, at most grace, and
+// reports whether it did.
+func waitIO(pio cio.IO, grace time.Duration) bool {
 	if pio == nil {
-		return
+		return true
 	}
 	done := make(chan struct{})
 	go func() { pio.Wait(); close(done) }()
 	select {
 	case <-done:
+		return true
 	case <-time.After(grace):
 		pio.Cancel()
+		return false
 	}
 }
 
@@ -130,12 +144,17 @@ func newExecID() string {
 // cappedBuffer keeps the first limit bytes written to it and then the
 // truncation marker; it never fails a write, so the process is not blocked.
 type cappedBuffer struct {
+	mu sync.Mutex
+	// buf and truncated are guarded by mu: output may still arrive after
+	// ExecSync has read them.
 	buf       bytes.Buffer
 	limit     int
 	truncated bool
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if room := b.limit - b.buf.Len(); room > 0 {
 		b.buf.Write(p[:min(len(p), room)])
 		if len(p) > room {
@@ -149,8 +168,11 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 
 // Bytes is what was kept, with the marker when output was cut.
 func (b *cappedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := bytes.Clone(b.buf.Bytes())
 	if b.truncated {
-		return append(b.buf.Bytes(), TruncationMarker...)
+		out = append(out, TruncationMarker...)
 	}
-	return b.buf.Bytes()
+	return out
 }
