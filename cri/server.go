@@ -87,6 +87,9 @@ type Options struct {
 	RuntimeVersion string
 	// VerboseConfig is reported by a verbose Status call (JSON-encodable).
 	VerboseConfig any
+	// Streaming hands out the URLs of exec, attach and port-forward
+	// sessions; nil makes those calls Unimplemented.
+	Streaming StreamServer
 }
 
 // Server implements the CRI RuntimeService and ImageService. RuntimeService

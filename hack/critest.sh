@@ -2,6 +2,8 @@
 # critest.sh SLIPWAYD [FOCUS]: runs critest (cri-tools) against a fresh
 # slipwayd with its own root and state, pulling from the project's test
 # registry on 127.0.0.1. Specs listed in test/critest/skip.txt are skipped.
+# CRITEST_FLAGS adds critest flags, e.g.
+#   CRITEST_FLAGS="--websocket-exec --websocket-attach --websocket-portforward"
 # Ends only the processes it started and removes everything it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +74,9 @@ args=(--runtime-endpoint "unix://$work/run/slipway.sock" --ginkgo.flake-attempts
 [[ -n $focus ]] && args+=(--ginkgo.focus "$focus")
 skip=$(skip_regex)
 [[ -n $skip ]] && args+=(--ginkgo.skip "$skip")
+# Word splitting is intended: CRITEST_FLAGS is a list of flags.
+# shellcheck disable=SC2206
+[[ -n ${CRITEST_FLAGS:-} ]] && args+=($CRITEST_FLAGS)
 if ! critest "${args[@]}"; then
 	echo "critest.sh: critest failed; slipwayd log tail:" >&2
 	tail -n 100 "$work/slipwayd.log" >&2

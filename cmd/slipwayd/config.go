@@ -28,6 +28,7 @@ type Config struct {
 	Registry   RegistryConfig   `toml:"registry" json:"registry"`
 	CNI        CNIConfig        `toml:"cni" json:"cni"`
 	Builder    BuilderConfig    `toml:"builder" json:"builder"`
+	Streaming  StreamingConfig  `toml:"streaming" json:"streaming"`
 }
 
 // CRIConfig configures the CRI server.
@@ -99,7 +100,8 @@ func defaultConfig() Config {
 			BinDirs:       []string{"/opt/cni/bin", "/usr/lib/cni"},
 			DefaultSubnet: "10.88.0.0/16",
 		},
-		Builder: defaultBuilderConfig(),
+		Builder:   defaultBuilderConfig(),
+		Streaming: defaultStreamingConfig(),
 	}
 }
 
@@ -125,6 +127,7 @@ func loadConfig(args []string) (Config, error) {
 	cniConfDir := fs.String("cni-conf-dir", "", "CNI config directory (default "+cfg.CNI.ConfDir+")")
 	cniBinDirs := fs.String("cni-bin-dirs", "", "comma-separated CNI plugin directories (default "+strings.Join(cfg.CNI.BinDirs, ",")+")")
 	applyBuilderFlags := builderFlags(fs)
+	applyStreamingFlags := streamingFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -163,6 +166,7 @@ func loadConfig(args []string) (Config, error) {
 		cfg.CRI.Socket = filepath.Join(cfg.State, "slipway.sock")
 	}
 	applyBuilderFlags(&cfg)
+	applyStreamingFlags(&cfg)
 	return cfg, cfg.validate()
 }
 
@@ -201,6 +205,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("cri.cgroup_driver must be auto, cgroupfs or systemd, got %q", c.CRI.CgroupDriver)
 	}
 	if err := c.Builder.validate(); err != nil {
+		return err
+	}
+	if err := c.Streaming.validate(); err != nil {
 		return err
 	}
 	return nil

@@ -78,6 +78,10 @@ func run(ctx context.Context, cfg Config) error {
 	defer watchNetworkStop()
 	go pods.network.Watch(watchNetwork)
 
+	streamingServer, err := startStreaming(watchCtx, cfg.Streaming, cri.NewStreamRuntime(containers.runtime, pods.store))
+	if err != nil {
+		return err
+	}
 	server := cri.NewGRPCServer(cri.NewServer(cri.Options{
 		Images:          imageService,
 		Health:          containerdHealth{client},
@@ -94,6 +98,7 @@ func run(ctx context.Context, cfg Config) error {
 		CgroupDriver:    cfg.cgroupDriver(),
 		RuntimeVersion:  version,
 		VerboseConfig:   cfg,
+		Streaming:       streamingServer,
 	}))
 	listener, err := listenUnix(cfg.CRI.Socket)
 	if err != nil {

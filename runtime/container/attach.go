@@ -23,9 +23,12 @@ import (
 // restarts; so the logger, not slipwayd, serves the live output to attach
 // clients, on a unix socket per container (logs.ListenAttach). A container
 // with stdin gets a FIFO as its task's stdin: the shim reads it for as
-// long as the container runs, and each attach opens it for writing. Both
+// long as the container runs, and each attach opens it for writing. The
 // files live in Options.AttachDir, named by the container ID, so slipwayd
-// finds them again after a restart without recording anything.
+// finds them again after a restart without recording anything. (The runc
+// shim reads a task's stdin FIFO only with a terminal or with FIFO output,
+// so LogIO runs the logger itself on output FIFOs for a container with
+// stdin and no terminal: logs.FIFOLogger.)
 
 // AttachPaths are the files through which clients attach to a container.
 type AttachPaths struct {

@@ -260,7 +260,16 @@ func (r *Runtime) monitor(ctx context.Context, id string, task containerd.Task, 
 	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		log.G(ctx).WithError(err).WithField("containerid", id).Warn("deleting exited task")
 	}
-	r.cleanupAttach(ctx, id)
+	// Delete closes the task's IO only when it succeeds; a task removed
+	// meanwhile must release it too (LogIO's may hold a logger open).
+	if pio := task.IO(); pio != nil {
+		_ = pio.Close()
+	}
+	if err == nil {
+		// Only after a real exit: a lost connection to containerd
+		// (slipwayd shutting down) leaves the task and its logger running.
+		r.cleanupAttach(ctx, id)
+	}
 	r.recordExit(ctx, id, code, at)
 	r.mu.Lock()
 	delete(r.exited, id)

@@ -90,7 +90,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 	if err != nil {
 		return 0, fmt.Errorf("exec %q: %w", cmd, err)
 	}
-	defer deleteExecProcess(cleanupCtx, process)
+	ioDrained := true
+	defer func() { deleteExecProcess(cleanupCtx, process, ioDrained) }()
 	exitC, err := process.Wait(cleanupCtx)
 	if err != nil {
 		return 0, fmt.Errorf("waiting on exec: %w", err)
@@ -115,7 +116,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 		return 0, ctx.Err()
 	}
 	progress.touch()
-	drainIO(process.IO(), progress, execDrainIdle)
+	ioDrained = drainIO(process.IO(), progress, execDrainIdle)
 	code, _, err := status.Result()
 	if err != nil {
 		return 0, err
@@ -154,10 +155,11 @@ func (r *Runtime) execTarget(ctx context.Context, id string) (containerd.Task, *
 }
 
 // drainIO waits for the process's output to reach end of file, and cancels
-// it once no output has moved for idle.
-func drainIO(pio cio.IO, progress *ioProgress, idle time.Duration) {
+// it once no output has moved for idle; it reports whether the output
+// ended by itself.
+func drainIO(pio cio.IO, progress *ioProgress, idle time.Duration) bool {
 	if pio == nil {
-		return
+		return true
 	}
 	done := make(chan struct{})
 	go func() { pio.Wait(); close(done) }()
@@ -166,19 +168,21 @@ func drainIO(pio cio.IO, progress *ioProgress, idle time.Duration) {
 	for {
 		select {
 		case <-done:
-			return
+			return true
 		case <-tick.C:
 			if progress.idleFor() >= idle {
 				pio.Cancel()
-				return
+				return false
 			}
 		}
 	}
 }
 
 // deleteExecProcess deletes an exec process, killing it if it still runs,
-// and waits for that at most execDeleteWait.
-func deleteExecProcess(ctx context.Context, process containerd.Process) {
+// and waits for that at most execDeleteWait, or not at all when its output
+// did not end (the shim's delete then waits for the output to drain,
+// which a background child holding the pipes delays by 10 s).
+func deleteExecProcess(ctx context.Context, process containerd.Process, wait bool) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -186,6 +190,9 @@ func deleteExecProcess(ctx context.Context, process containerd.Process) {
 			log.G(ctx).WithError(err).WithField("execid", process.ID()).Debug("deleting exec process")
 		}
 	}()
+	if !wait {
+		return
+	}
 	select {
 	case <-done:
 	case <-time.After(execDeleteWait):

@@ -65,11 +65,16 @@ func StartFIFOLogger(binary string, args LoggerArgs, id, ns, stdout, stderr stri
 		if err := unix.Mkfifo(path, 0o600); err != nil {
 			return nil, fmt.Errorf("creating output FIFO: %w", err)
 		}
+		// Opened non-blocking so as not to wait for a writer, then made
+		// blocking: the shim hands its logger blocking pipes.
 		r, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
 		if err != nil {
 			return nil, fmt.Errorf("opening output FIFO: %w", err)
 		}
 		closers = append(closers, r)
+		if err := unix.SetNonblock(int(r.Fd()), false); err != nil {
+			return nil, fmt.Errorf("output FIFO: %w", err)
+		}
 		readers = append(readers, r)
 		w, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK, 0)
 		if err != nil {

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/containerd/log"
+	"k8s.io/cri-streaming/pkg/streaming"
+
+	"github.com/slipway-dev/slipway/cri"
+)
+
+// StreamingConfig configures the streaming server of exec, attach and
+// port-forward sessions (TOML table [streaming]).
+type StreamingConfig struct {
+	// Address is the TCP host:port the server listens on; port 0 picks a
+	// free port. The session URLs carry the address the server listens
+	// on, so use a concrete IP that kubelet (or crictl) can reach.
+	Address string `toml:"address" json:"address"`
+	// TLSCert and TLSKey, both set, serve https; both empty serve http.
+	TLSCert string `toml:"tls_cert" json:"tlsCert"`
+	TLSKey  string `toml:"tls_key" json:"tlsKey"`
+	// IdleTimeout ends a session after this long without traffic, as a Go
+	// duration ("4h", "30m").
+	IdleTimeout string `toml:"idle_timeout" json:"idleTimeout"`
+}
+
+func defaultStreamingConfig() StreamingConfig {
+	return StreamingConfig{Address: "127.0.0.1:0", IdleTimeout: cri.DefaultStreamIdleTimeout.String()}
+}
+
+// streamingFlags defines the streaming server's flags on fs and returns the
+// function that applies the ones given on the command line to cfg.
+func streamingFlags(fs *flag.FlagSet) func(cfg *Config) {
+	addr := fs.String("streaming-address", "", "streaming server host:port, port 0 for a free one (default 127.0.0.1:0)")
+	cert := fs.String("streaming-tls-cert", "", "streaming server TLS certificate (with --streaming-tls-key)")
+	key := fs.String("streaming-tls-key", "", "streaming server TLS key (with --streaming-tls-cert)")
+	idle := fs.String("streaming-idle-timeout", "", "end streaming sessions idle this long (default 4h)")
+	return func(cfg *Config) {
+		s := &cfg.Streaming
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "streaming-address":
+				s.Address = *addr
+			case "streaming-tls-cert":
+				s.TLSCert = *cert
+			case "streaming-tls-key":
+				s.TLSKey = *key
+			case "streaming-idle-timeout":
+				s.IdleTimeout = *idle
+			}
+		})
+	}
+}
+
+// validate names the first streaming setting that cannot work.
+func (s StreamingConfig) validate() error {
+	if s.Address == "" {
+		return errors.New("streaming.address must not be empty")
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		return errors.New("streaming.tls_cert and streaming.tls_key must be set together")
+	}
+	if _, err := s.idleTimeout(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s StreamingConfig) idleTimeout() (time.Duration, error) {
+	if s.IdleTimeout == "" {
+		return cri.DefaultStreamIdleTimeout, nil
+	}
+	d, err := time.ParseDuration(s.IdleTimeout)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("streaming.idle_timeout must be a positive duration such as 4h, got %q", s.IdleTimeout)
+	}
+	return d, nil
+}
+
+// startStreaming listens on the configured address and serves sessions run
+// by rt until ctx is done.
+func startStreaming(ctx context.Context, cfg StreamingConfig, rt streaming.Runtime) (*cri.StreamingServer, error) {
+	idle, err := cfg.idleTimeout()
+	if err != nil {
+		return nil, err
+	}
+	sc := cri.StreamingConfig{Addr: cfg.Address, IdleTimeout: idle}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("streaming server TLS: %w", err)
+		}
+		sc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv, err := cri.NewStreamingServer(sc, rt)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := srv.Serve(); err != nil {
+			log.G(ctx).WithError(err).Error("streaming server stopped")
+		}
+	}()
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	log.G(ctx).WithField("address", srv.Addr().String()).WithField("tls", sc.TLS != nil).Info("streaming server listening")
+	return srv, nil
+}
