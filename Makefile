@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit e2e critest chart-test lint clean
+.PHONY: help build deps run test unit e2e critest critest-websocket chart-test lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, crites
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit chart-test e2e critest ## everything CI runs: lint, unit tests, the Helm chart check, e2e suites, the whole critest suite
+test: lint unit chart-test e2e critest-websocket critest ## everything CI runs: lint, unit tests, the Helm chart check, e2e suites, critest Streaming over websocket, the whole critest suite
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
@@ -34,6 +34,9 @@ critest: build ## critest against slipwayd with the test registry; FOCUS=regexp 
 
 chart-test: build ## lint and render the Helm chart, check it, run slipwayd on its config
 	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway bash hack/chart-test.sh
+
+critest-websocket: build ## critest's Streaming specs with the websocket clients
+	CRITEST_FLAGS="--websocket-exec --websocket-attach --websocket-portforward" bash hack/critest.sh $(BIN)/slipwayd "Streaming"
 
 critest-images: build ## critest's image manager specs
 	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"
