@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/gomega"
 )
@@ -36,8 +37,30 @@ func writeTestNetwork(work string) string {
 	return dir
 }
 
-// removeTestNetwork deletes the suite's bridge; pods' rules and addresses
-// are gone with the pods.
+// removeTestNetwork deletes the suite's bridge, and the NAT rules and
+// chains of pods a failed spec could not remove (the plugins' comments name
+// the suite's network); after a clean run there are none.
 func removeTestNetwork() {
 	_ = exec.Command("ip", "link", "del", testBridge).Run()
+	out, err := exec.Command("iptables", "-t", "nat", "-S").Output()
+	if err != nil {
+		return
+	}
+	chains := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "-A ") || !strings.Contains(line, "slipway-e2e") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "CNI-") && !strings.HasPrefix(f, "CNI-HOSTPORT-") {
+				chains[f] = true
+			}
+		}
+		// The rule's comment is quoted: let the shell split it.
+		_ = exec.Command("sh", "-c", "iptables -t nat "+strings.Replace(line, "-A ", "-D ", 1)).Run()
+	}
+	for chain := range chains {
+		_ = exec.Command("iptables", "-t", "nat", "-F", chain).Run()
+		_ = exec.Command("iptables", "-t", "nat", "-X", chain).Run()
+	}
 }
