@@ -83,6 +83,16 @@ func (t *tmuxSession) send(ctx context.Context, line string) {
 	t.run(ctx, "send-keys", "-t", "e2e", "Enter")
 }
 
+// sendUntil types line and Enter until the pane shows text.
+func (t *tmuxSession) sendUntil(ctx context.Context, line, text string) {
+	GinkgoHelper()
+	Eventually(func() string {
+		t.send(ctx, line)
+		time.Sleep(300 * time.Millisecond)
+		return t.screen(ctx)
+	}).WithTimeout(20 * time.Second).Should(ContainSubstring(text))
+}
+
 // screen is the pane's content.
 func (t *tmuxSession) screen(ctx context.Context) string {
 	GinkgoHelper()
