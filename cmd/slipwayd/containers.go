@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/log"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/logs"
@@ -20,8 +22,9 @@ type containerRuntime struct {
 	logs    loggers
 }
 
-// startContainers loads the container records, reattaches to running
-// tasks and starts recording OOM kills until ctx is done.
+// startContainers loads the container records, follows their tasks
+// (Reconcile, again after every containerd restart) and starts recording
+// OOM kills until ctx is done. Close the runtime before the client.
 func startContainers(ctx context.Context, cfg Config, client *containerd.Client) (*containerRuntime, error) {
 	store := container.NewStore(client.ContainerService())
 	if _, err := store.Load(ctx); err != nil {
@@ -46,8 +49,14 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client)
 		FIFODir:       filepath.Join(cfg.State, "fifo"),
 		AttachDir:     filepath.Join(cfg.State, "attach"),
 	})
-	rt.Recover(ctx)
+	if err := rt.CleanupInterrupted(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("cleaning up after interrupted container creations")
+	}
+	if err := rt.Reconcile(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("reconciling containers (retried when containerd answers again)")
+	}
 	go rt.WatchOOM(ctx, cfg.CRI.Namespace)
+	go rt.WatchContainerd(ctx, time.Second)
 	return &containerRuntime{store: store, runtime: rt, events: events, logs: l}, nil
 }
 

@@ -74,6 +74,7 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	defer containers.runtime.Close()
 	watchNetwork, watchNetworkStop := context.WithCancel(ctx)
 	defer watchNetworkStop()
 	go pods.network.Watch(watchNetwork)

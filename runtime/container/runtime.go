@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -52,16 +53,19 @@ type Runtime struct {
 	opts Options
 
 	mu sync.Mutex
-	// exited has a channel per running container, closed once its exit is
-	// recorded; mu guards it.
-	exited map[string]chan struct{}
+	// monitors has the exit monitor of every container whose task may
+	// run (see monitor.go); mu guards it.
+	monitors map[string]*monitor
 	// oomed are containers containerd reported an OOM kill for; mu guards it.
 	oomed map[string]bool
+	// closed is closed by Close: monitors stop retrying.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
-// New returns a Runtime. Call Recover once the store is loaded.
+// New returns a Runtime. Call Reconcile once the store is loaded.
 func New(opts Options) *Runtime {
-	return &Runtime{opts: opts, exited: map[string]chan struct{}{}, oomed: map[string]bool{}}
+	return &Runtime{opts: opts, monitors: map[string]*monitor{}, oomed: map[string]bool{}, closed: make(chan struct{})}
 }
 
 // CreateRequest is a container to create.
@@ -86,14 +90,25 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 		return fmt.Errorf("image %q: %w", req.ImageName, err)
 	}
 	// The lease keeps containerd's GC off the new snapshot until the
-	// container record refers to it.
-	ctx, releaseLease, err := r.opts.Client.WithLease(ctx)
+	// container record refers to it; one a crash left is deleted by
+	// ReleaseStaleLeases.
+	ctx, releaseLease, err := r.opts.Client.WithLease(ctx, leases.WithLabel(leaseLabel, "create"), leases.WithExpiration(time.Hour))
 	if err != nil {
 		return fmt.Errorf("taking a lease: %w", err)
 	}
 	defer func() {
 		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
 			log.G(ctx).WithError(err).Warn("releasing lease")
+		}
+	}()
+	if err := r.guard(ctx, c.ID); err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := r.unguard(context.WithoutCancel(ctx), c.ID); err != nil {
+				log.G(ctx).WithError(err).Warn("removing exit guard of failed container")
+			}
 		}
 	}()
 	rootfs, err := r.prepareRootfs(ctx, c.ID, img)
@@ -177,6 +192,29 @@ func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.I
 	return mounts, nil
 }
 
+// leaseLabel marks the leases container creation takes.
+const leaseLabel = "io.slipway.lease"
+
+// CleanupInterrupted removes what creations and removals that a crash
+// interrupted left: their leases (so containerd's GC removes the
+// snapshots they held) and exit guards without a container. Call it at
+// start-up, before any creation.
+func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
+	if err := r.removeStaleGuards(ctx); err != nil {
+		return err
+	}
+	ls, err := r.opts.Client.LeasesService().List(ctx, fmt.Sprintf(`labels."%s"`, leaseLabel))
+	if err != nil {
+		return fmt.Errorf("listing leases: %w", err)
+	}
+	for _, l := range ls {
+		if err := r.opts.Client.LeasesService().Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deleting stale lease %s: %w", l.ID, err)
+		}
+	}
+	return nil
+}
+
 // Usage is the disk the container's writable layer uses.
 func (r *Runtime) Usage(ctx context.Context, id string) (bytes, inodes int64, err error) {
 	u, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Usage(ctx, id)
@@ -184,126 +222,79 @@ func (r *Runtime) Usage(ctx context.Context, id string) (bytes, inodes int64, er
 }
 
 // Start creates the container's task with its log IO and starts it. A
-// container that fails to start is recorded as exited with the error.
-func (r *Runtime) Start(ctx context.Context, id string) (retErr error) {
+// container whose task cannot be started is recorded as exited with the
+// error. Once the task runs, its monitor is armed before the record is
+// written: if that write fails, the error is returned, the container
+// still runs and is followed, and Reconcile writes the record later.
+func (r *Runtime) Start(ctx context.Context, id string) error {
 	c, err := r.opts.Store.Get(id)
 	if err != nil {
 		return err
 	}
-	if c.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+	if c.State != runtimeapi.ContainerState_CONTAINER_CREATED || r.monitorOf(id) != nil {
 		return fmt.Errorf("container %s is %s, not created: %w", id, c.State, errdefs.ErrFailedPrecondition)
 	}
-	defer func() {
-		if retErr != nil {
-			c.State, c.FinishedAt, c.ExitCode = runtimeapi.ContainerState_CONTAINER_EXITED, time.Now(), 128
-			c.Reason, c.Message = "StartError", retErr.Error()
-			if err := r.opts.Store.Update(context.WithoutCancel(ctx), c); err != nil {
-				log.G(ctx).WithError(err).Warn("recording failed start")
+	task, exitC, startedAt, err := r.startTask(ctx, c)
+	if err != nil {
+		_, recErr := r.opts.Store.Modify(context.WithoutCancel(ctx), id, func(c *Container) bool {
+			if c.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+				return false
 			}
+			now := time.Now()
+			c.State, c.StartedAt, c.FinishedAt, c.ExitCode = runtimeapi.ContainerState_CONTAINER_EXITED, now, now, 128
+			c.Reason, c.Message = "StartError", err.Error()
+			return true
+		})
+		if recErr != nil {
+			log.G(ctx).WithError(recErr).Warn("recording failed start")
 		}
-	}()
-	cc, err := r.opts.Client.LoadContainer(ctx, id)
-	if err != nil {
 		return err
 	}
-	attach, err := r.prepareAttach(c)
-	if err != nil {
-		return err
+	m, _ := r.arm(ctx, id, task, exitC, startedAt)
+	if err := r.recordStart(context.WithoutCancel(ctx), id, startedAt, m.pid); err != nil {
+		return fmt.Errorf("container %s runs, but recording its start failed (it is retried): %w", id, err)
 	}
-	creator, err := r.opts.LogIO(c, attach)
-	if err != nil {
-		r.cleanupAttach(ctx, id)
-		return err
-	}
-	task, err := cc.NewTask(ctx, creator)
-	if err != nil {
-		r.cleanupAttach(ctx, id)
-		return fmt.Errorf("creating task: %w", err)
-	}
-	// Wait before Start, so even an instant exit is seen.
-	waitCtx := context.WithoutCancel(ctx)
-	exitC, err := task.Wait(waitCtx)
-	if err != nil {
-		_, _ = task.Delete(waitCtx, containerd.WithProcessKill)
-		return fmt.Errorf("waiting on task: %w", err)
-	}
-	if err := task.Start(ctx); err != nil {
-		_, _ = task.Delete(waitCtx, containerd.WithProcessKill)
-		return fmt.Errorf("starting task: %w", err)
-	}
-	c.State, c.StartedAt, c.Pid = runtimeapi.ContainerState_CONTAINER_RUNNING, time.Now(), task.Pid()
-	done := r.track(id)
-	if err := r.opts.Store.Update(ctx, c); err != nil {
-		return err
-	}
-	r.publish(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, c)
-	go r.monitor(waitCtx, id, task, exitC, done)
 	return nil
 }
 
-// track registers a running container's exit channel.
-func (r *Runtime) track(id string) chan struct{} {
-	done := make(chan struct{})
-	r.mu.Lock()
-	r.exited[id] = done
-	r.mu.Unlock()
-	return done
-}
-
-// monitor records the task's exit and deletes the task.
-func (r *Runtime) monitor(ctx context.Context, id string, task containerd.Task, exitC <-chan containerd.ExitStatus, done chan struct{}) {
-	status := <-exitC
-	code, at, err := status.Result()
+// startTask creates c's task and starts it, with a wait in place before
+// the start so even an instant exit is seen. startedAt is taken before the
+// start, so it is never after the exit the shim reports. On error no task
+// is left.
+func (r *Runtime) startTask(ctx context.Context, c Container) (_ containerd.Task, _ <-chan containerd.ExitStatus, startedAt time.Time, retErr error) {
+	cc, err := r.opts.Client.LoadContainer(ctx, c.ID)
 	if err != nil {
-		log.G(ctx).WithError(err).WithField("containerid", id).Warn("reading container exit")
+		return nil, nil, startedAt, err
 	}
-	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-		log.G(ctx).WithError(err).WithField("containerid", id).Warn("deleting exited task")
-	}
-	// Delete closes the task's IO only when it succeeds; a task removed
-	// meanwhile must release it too (LogIO's may hold a logger open).
-	if pio := task.IO(); pio != nil {
-		_ = pio.Close()
-	}
-	if err == nil {
-		// Only after a real exit: a lost connection to containerd
-		// (slipwayd shutting down) leaves the task and its logger running.
-		r.cleanupAttach(ctx, id)
-	}
-	r.recordExit(ctx, id, code, at)
-	r.mu.Lock()
-	delete(r.exited, id)
-	r.mu.Unlock()
-	close(done)
-}
-
-// recordExit stores a container's exit and publishes the STOPPED event. It
-// takes no lifecycle lock: Stop and Remove hold it while they wait for it.
-func (r *Runtime) recordExit(ctx context.Context, id string, code uint32, at time.Time) {
-	c, err := r.opts.Store.Get(id)
+	attach, err := r.prepareAttach(c)
 	if err != nil {
-		return
+		return nil, nil, startedAt, err
 	}
-	if at.IsZero() {
-		at = time.Now()
+	defer func() {
+		if retErr != nil {
+			r.cleanupAttach(ctx, c.ID)
+		}
+	}()
+	creator, err := r.opts.LogIO(c, attach)
+	if err != nil {
+		return nil, nil, startedAt, err
 	}
-	c.State, c.FinishedAt, c.ExitCode, c.Pid = runtimeapi.ContainerState_CONTAINER_EXITED, at, int32(code), 0
-	r.mu.Lock()
-	oomed := r.oomed[id]
-	delete(r.oomed, id)
-	r.mu.Unlock()
-	switch {
-	case oomed:
-		c.Reason = ReasonOOMKilled
-	case code == 0:
-		c.Reason = ReasonCompleted
-	default:
-		c.Reason = ReasonError
+	task, err := cc.NewTask(ctx, creator)
+	if err != nil {
+		return nil, nil, startedAt, fmt.Errorf("creating task: %w", err)
 	}
-	if err := r.opts.Store.Update(ctx, c); err != nil {
-		log.G(ctx).WithError(err).WithField("containerid", id).Warn("recording container exit")
+	cleanup := context.WithoutCancel(ctx)
+	exitC, err := task.Wait(cleanup)
+	if err != nil {
+		_, _ = task.Delete(cleanup, containerd.WithProcessKill)
+		return nil, nil, startedAt, fmt.Errorf("waiting on task: %w", err)
 	}
-	r.publish(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
+	startedAt = time.Now()
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.Delete(cleanup, containerd.WithProcessKill)
+		return nil, nil, startedAt, fmt.Errorf("starting task: %w", err)
+	}
+	return task, exitC, startedAt, nil
 }
 
 // Stop sends the container's stop signal, waits up to timeout for it to
@@ -313,12 +304,19 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	done, running := r.exited[id]
-	r.mu.Unlock()
-	if !running {
+	m := r.monitorOf(id)
+	if m == nil && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+		// Recorded as running but not followed (containerd was away when
+		// slipwayd started): follow it now.
+		if err := r.reconcileOne(ctx, c); err != nil {
+			return err
+		}
+		m = r.monitorOf(id)
+	}
+	if m == nil {
 		return nil
 	}
+	done := m.done
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return err
@@ -397,6 +395,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	} else if !errdefs.IsNotFound(err) {
 		return err
 	}
+	if err := r.unguard(ctx, id); err != nil {
+		return err
+	}
 	r.cleanupAttach(ctx, id)
 	r.opts.Store.Drop(id)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, c)
@@ -406,8 +407,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 // Update applies new resources to a running container's task and records
 // them.
 func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources, cri *runtimeapi.LinuxContainerResources) error {
-	c, err := r.opts.Store.Get(id)
-	if err != nil {
+	if _, err := r.opts.Store.Get(id); err != nil {
 		return err
 	}
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
@@ -433,19 +433,20 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 	}); err != nil {
 		return fmt.Errorf("updating container spec: %w", err)
 	}
-	if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+	if r.monitorOf(id) != nil {
 		task, err := cc.Task(ctx, nil)
 		if err != nil && !errdefs.IsNotFound(err) {
 			return err
 		}
 		if err == nil {
-			if err := task.Update(ctx, containerd.WithResources(res)); err != nil {
+			if err := task.Update(ctx, containerd.WithResources(res)); err != nil && !errdefs.IsNotFound(err) {
 				return fmt.Errorf("updating running container: %w", err)
 			}
 		}
 	}
-	c.Resources = cri
-	return r.opts.Store.Update(ctx, c)
+	// Only the resources change: an exit recorded meanwhile stays.
+	_, err = r.opts.Store.Modify(ctx, id, func(c *Container) bool { c.Resources = cri; return true })
+	return err
 }
 
 // mergeResources overlays the set fields of update on current.
@@ -469,6 +470,15 @@ func mergeResources(current, update *specs.LinuxResources) *specs.LinuxResources
 		current.Unified = update.Unified
 	}
 	return current
+}
+
+// Task returns a running container's task, for exec and stats.
+func (r *Runtime) Task(ctx context.Context, id string) (containerd.Task, error) {
+	cc, err := r.opts.Client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return cc.Task(ctx, nil)
 }
 
 func (r *Runtime) publish(t runtimeapi.ContainerEventType, c Container) {

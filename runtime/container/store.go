@@ -79,21 +79,25 @@ func Extension(c Container) (*types.Any, error) {
 // Add indexes a container whose containerd record the caller created.
 func (s *Store) Add(c Container) { s.Put(c.ID, c) }
 
-// Update persists c's record and re-indexes it.
-func (s *Store) Update(ctx context.Context, c Container) error {
-	ext, err := Extension(c)
-	if err != nil {
-		return err
-	}
-	_, err = s.containerd.Update(ctx, containers.Container{
-		ID:         c.ID,
-		Extensions: map[string]typeurl.Any{extensionKey: ext},
-	}, "extensions."+extensionKey)
-	if err != nil {
-		return fmt.Errorf("updating container %s: %w", c.ID, err)
-	}
-	s.PutIfPresent(c.ID, c)
-	return nil
+// Modify changes container id's record through change (see
+// index.Index.Modify): the change is persisted on containerd, then indexed.
+// It is the only way a record changes after Add, so concurrent changes
+// (an exit, a resource update, an OOM reason) never overwrite each other.
+func (s *Store) Modify(ctx context.Context, id string, change func(*Container) bool) (Container, error) {
+	return s.Index.Modify(id, change, func(c Container) error {
+		ext, err := Extension(c)
+		if err != nil {
+			return err
+		}
+		_, err = s.containerd.Update(ctx, containers.Container{
+			ID:         c.ID,
+			Extensions: map[string]typeurl.Any{extensionKey: ext},
+		}, "extensions."+extensionKey)
+		if err != nil {
+			return fmt.Errorf("updating container %s: %w", c.ID, err)
+		}
+		return nil
+	})
 }
 
 // Drop removes a container from the index (its record is deleted with the

@@ -27,7 +27,8 @@ type Config struct {
 // Address is the containerd gRPC socket.
 func (c Config) Address() string { return filepath.Join(c.State, "containerd.sock") }
 
-func (c Config) configPath() string { return filepath.Join(c.State, "config.toml") }
+// ConfigPath is the generated containerd config file.
+func (c Config) ConfigPath() string { return filepath.Join(c.State, "config.toml") }
 func (c Config) pidPath() string    { return filepath.Join(c.State, "containerd.pid") }
 
 // LogPath is where containerd's output goes.
@@ -77,14 +78,15 @@ func (c Config) logLevel() string {
 	return c.LogLevel
 }
 
-// write creates the directories and the config file.
-func (c Config) write() error {
+// Write creates the directories and the config file (Start does it; a
+// test or tool running containerd itself on slipway's config can too).
+func (c Config) Write() error {
 	for _, dir := range []string{c.Root, c.State} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
-	if err := os.WriteFile(c.configPath(), []byte(c.render()), 0o600); err != nil {
+	if err := os.WriteFile(c.ConfigPath(), []byte(c.render()), 0o600); err != nil {
 		return fmt.Errorf("writing containerd config: %w", err)
 	}
 	return nil

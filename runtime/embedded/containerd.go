@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,7 @@ func Start(ctx context.Context, cfg Config) (*Containerd, error) {
 		return nil, fmt.Errorf("containerd binary %q: %w", cfg.Binary, err)
 	}
 	cfg.Binary = bin
-	if err := cfg.write(); err != nil {
+	if err := cfg.Write(); err != nil {
 		return nil, err
 	}
 	d := &Containerd{cfg: cfg, done: make(chan struct{})}
@@ -113,13 +114,31 @@ func (d *Containerd) spawn(ctx context.Context) (<-chan struct{}, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening containerd log: %w", err)
 	}
-	cmd := exec.Command(d.cfg.Binary, "--config", d.cfg.configPath())
+	cmd := exec.Command(d.cfg.Binary, "--config", d.cfg.ConfigPath())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,            // a terminal's ^C reaches slipwayd only
 		Pdeathsig: syscall.SIGTERM, // containerd ends with slipwayd, even on a crash
 	}
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig fires when the parent THREAD ends, and Go ends a thread
+	// whenever a goroutine exits locked to it (slipwayd does that after
+	// joining a pod's namespaces). So containerd is started and waited
+	// for on a thread of its own, locked for containerd's whole life.
+	started := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		err := cmd.Wait()
+		logFile.Close()
+		log.G(ctx).WithField("pid", cmd.Process.Pid).WithField("status", exitStatus(err)).Info("containerd exited")
+		close(exited)
+	}()
+	if err := <-started; err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting containerd: %w", err)
 	}
@@ -130,13 +149,6 @@ func (d *Containerd) spawn(ctx context.Context) (<-chan struct{}, error) {
 	d.cmd = cmd
 	d.mu.Unlock()
 	log.G(ctx).WithField("pid", cmd.Process.Pid).WithField("address", d.cfg.Address()).Info("started containerd")
-	exited := make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		logFile.Close()
-		log.G(ctx).WithField("pid", cmd.Process.Pid).WithField("status", exitStatus(err)).Info("containerd exited")
-		close(exited)
-	}()
 	return exited, nil
 }
 
@@ -193,7 +205,7 @@ func (d *Containerd) endLeftover(ctx context.Context) {
 		return
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), d.cfg.configPath()) {
+	if err != nil || !strings.Contains(string(cmdline), d.cfg.ConfigPath()) {
 		return
 	}
 	log.G(ctx).WithField("pid", pid).Warn("stopping containerd left over from an earlier slipwayd")

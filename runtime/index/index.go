@@ -21,12 +21,14 @@ type Index[T any] struct {
 	byID map[string]T
 	// locks serialize lifecycle changes per ID; mu guards the map.
 	locks map[string]*sync.Mutex
+	// writes serialize record changes per ID (see Modify); mu guards the map.
+	writes map[string]*sync.Mutex
 }
 
 // New returns an empty Index; kind names the objects in errors ("pod
 // sandbox", "container").
 func New[T any](kind string) *Index[T] {
-	return &Index[T]{kind: kind, byID: map[string]T{}, locks: map[string]*sync.Mutex{}}
+	return &Index[T]{kind: kind, byID: map[string]T{}, locks: map[string]*sync.Mutex{}, writes: map[string]*sync.Mutex{}}
 }
 
 // Replace swaps the whole content, as after reloading from containerd.
@@ -58,6 +60,7 @@ func (x *Index[T]) Delete(id string) {
 	x.mu.Lock()
 	delete(x.byID, id)
 	delete(x.locks, id)
+	delete(x.writes, id)
 	x.mu.Unlock()
 }
 
@@ -101,12 +104,40 @@ func (x *Index[T]) Values() []T {
 
 // Lock serializes lifecycle changes of one object; call the returned
 // function to unlock.
-func (x *Index[T]) Lock(id string) func() {
+func (x *Index[T]) Lock(id string) func() { return x.lockIn(x.locks, id) }
+
+// Modify serializes changes to one object's record: it locks id's record,
+// applies change to the indexed value and, if change returns true, calls
+// persist with the result and indexes it once persist succeeds. Every
+// record change goes through Modify, so a change made meanwhile by
+// another goroutine (an exit recorded while a resource update runs) is
+// never overwritten with a stale copy. An unknown id is an
+// errdefs.ErrNotFound; the value returned is the one indexed afterwards.
+func (x *Index[T]) Modify(id string, change func(*T) bool, persist func(T) error) (T, error) {
+	unlock := x.lockIn(x.writes, id)
+	defer unlock()
+	x.mu.RLock()
+	v, ok := x.byID[id]
+	x.mu.RUnlock()
+	if !ok {
+		return v, fmt.Errorf("%s %q: %w", x.kind, id, errdefs.ErrNotFound)
+	}
+	if !change(&v) {
+		return v, nil
+	}
+	if err := persist(v); err != nil {
+		return v, err
+	}
+	x.PutIfPresent(id, v)
+	return v, nil
+}
+
+func (x *Index[T]) lockIn(locks map[string]*sync.Mutex, id string) func() {
 	x.mu.Lock()
-	l, ok := x.locks[id]
+	l, ok := locks[id]
 	if !ok {
 		l = &sync.Mutex{}
-		x.locks[id] = l
+		locks[id] = l
 	}
 	x.mu.Unlock()
 	l.Lock()

@@ -59,3 +59,43 @@ func TestLockSerializes(t *testing.T) {
 		t.Errorf("counter = %d, want 50", counter)
 	}
 }
+
+func TestModifyNeverLosesAConcurrentChange(t *testing.T) {
+	type rec struct{ a, b int }
+	x := New[rec]("container")
+	x.Put("c", rec{})
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			_, err := x.Modify("c", func(r *rec) bool { r.a++; return true }, func(rec) error { return nil })
+			if err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			_, err := x.Modify("c", func(r *rec) bool { r.b++; return true }, func(rec) error { return nil })
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, _ := x.Get("c"); got != (rec{100, 100}) {
+		t.Errorf("after 100 changes of each field: %+v", got)
+	}
+}
+
+func TestModifyKeepsTheIndexOnAFailedPersist(t *testing.T) {
+	x := New[int]("container")
+	x.Put("c", 1)
+	failed := errors.New("containerd is down")
+	if _, err := x.Modify("c", func(v *int) bool { *v = 2; return true }, func(int) error { return failed }); !errors.Is(err, failed) {
+		t.Fatalf("Modify = %v, want the persist error", err)
+	}
+	if v, _ := x.Get("c"); v != 1 {
+		t.Errorf("a change that was not persisted is indexed: %d", v)
+	}
+	if _, err := x.Modify("gone", func(*int) bool { return true }, func(int) error { return nil }); !errdefs.IsNotFound(err) {
+		t.Errorf("Modify of an unknown ID = %v, want not found", err)
+	}
+}

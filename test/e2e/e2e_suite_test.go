@@ -22,6 +22,8 @@ var (
 	testRegistry *registry.Server
 	runtimeSvc   runtimeapi.RuntimeServiceClient
 	imageSvc     runtimeapi.ImageServiceClient
+	// suiteHostsDir mirrors the registries to testRegistry.
+	suiteHostsDir string
 )
 
 // privateUser and privatePassword guard the registry's private/ repositories.
@@ -71,6 +73,7 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	DeferCleanup(testRegistry.Close)
 	hostsDir := work + "/certs.d"
 	Expect(registry.WriteHostsDir(hostsDir, testRegistry.Addr())).To(Succeed())
+	suiteHostsDir = hostsDir
 
 	cniConfDir := writeTestNetwork(work)
 	DeferCleanup(removeTestNetwork)

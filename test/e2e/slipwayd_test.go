@@ -33,7 +33,8 @@ type slipwayd struct {
 
 // startSlipwayd runs the binary named by $SLIPWAYD_BIN (make e2e builds it)
 // and waits until its CRI answers.
-func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string) *slipwayd {
+// extra flags are added to every start.
+func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string, extra ...string) *slipwayd {
 	bin := os.Getenv("SLIPWAYD_BIN")
 	if bin == "" {
 		Fail("SLIPWAYD_BIN is not set: run the suites with `make e2e`")
@@ -45,6 +46,7 @@ func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string) *slip
 	d.log = logFile
 	d.args = []string{bin, "--root", d.root, "--state", d.state,
 		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--log-level", "debug"}
+	d.args = append(d.args, extra...)
 	d.start()
 	DeferCleanup(func() {
 		logFile.Close()
@@ -89,6 +91,48 @@ func (d *slipwayd) restart(ctx context.Context, extra ...string) {
 	d.waitServing(ctx)
 }
 
+// kill ends slipwayd with SIGKILL, as a crash would, and waits until it
+// and, when it is embedded, its containerd are gone. Shims and their
+// containers keep running.
+func (d *slipwayd) kill() {
+	GinkgoHelper()
+	ctrd := d.containerdPid()
+	Expect(d.cmd.Process.Kill()).To(Succeed())
+	_ = d.cmd.Wait()
+	if ctrd > 0 && d.embedded() {
+		Eventually(func() bool { return processAlive(ctrd) }).WithTimeout(30*time.Second).WithPolling(20*time.Millisecond).
+			Should(BeFalse(), "the embedded containerd should end with slipwayd")
+	}
+}
+
+// startAgain starts slipwayd after kill and waits until it serves.
+func (d *slipwayd) startAgain(ctx context.Context) {
+	GinkgoHelper()
+	d.start()
+	d.waitServing(ctx)
+}
+
+// embedded reports whether slipwayd runs its own containerd.
+func (d *slipwayd) embedded() bool {
+	for _, a := range d.args {
+		if a == "--containerd-address" {
+			return false
+		}
+	}
+	return true
+}
+
+// processAlive reports whether pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
 // stop sends SIGTERM, waits for a clean exit and closes the client.
 func (d *slipwayd) stop() {
 	d.terminate()
@@ -108,7 +152,9 @@ func (d *slipwayd) terminate() {
 		_ = d.cmd.Process.Kill()
 		Fail("slipwayd did not exit within 30s of SIGTERM")
 	}
-	Expect(d.containerdPid()).To(Equal(0), "containerd should stop with slipwayd")
+	if d.embedded() {
+		Expect(d.containerdPid()).To(Equal(0), "containerd should stop with slipwayd")
+	}
 }
 
 // containerdPid is the embedded containerd's pid from its pid file, or 0.

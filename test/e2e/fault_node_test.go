@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/slipway-dev/slipway/runtime/embedded"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The fault specs break things on purpose, so they run on a slipwayd of
+// their own (faultNode), in one of two modes: with its embedded
+// containerd, or with a containerd the spec runs itself and passes with
+// --containerd-address. While a fault spec runs, the suite's globals
+// (daemon, runtimeSvc, imageSvc) point at the fault node, so every helper
+// works on it.
+
+// faultMode is how a fault node gets its containerd.
+type faultMode string
+
+const (
+	embeddedContainerd faultMode = "embedded containerd"
+	externalContainerd faultMode = "external containerd"
+)
+
+// faultNode is a slipwayd for fault specs, with the containerd of its mode.
+type faultNode struct {
+	mode faultMode
+	*slipwayd
+	// external is the spec's own containerd in externalContainerd mode.
+	external *exec.Cmd
+	ctrdCfg  embedded.Config
+}
+
+// startFaultNode starts a fault node and points the suite's globals at it
+// until the spec (or container) that called it ends.
+func startFaultNode(ctx context.Context, mode faultMode) *faultNode {
+	GinkgoHelper()
+	work, err := os.MkdirTemp("", "slipway-fault-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		if CurrentSpecReport().Failed() {
+			// Logs stay for the post-mortem (run/slipwayd.log is beside
+			// containerd's); only the mounts go.
+			GinkgoWriter.Printf("fault node files kept in %s\n", work)
+			return
+		}
+		_ = os.RemoveAll(work)
+	})
+	DeferCleanup(unmountUnder, work)
+	n := &faultNode{mode: mode}
+	var extra []string
+	if mode == externalContainerd {
+		n.ctrdCfg = embedded.Config{
+			Root: filepath.Join(work, "containerd-root"), State: filepath.Join(work, "containerd-state"), LogLevel: "debug",
+		}
+		Expect(n.ctrdCfg.Write()).To(Succeed())
+		n.startContainerd(ctx)
+		DeferCleanup(n.stopContainerd)
+		extra = []string{"--containerd-address", n.ctrdCfg.Address()}
+	}
+	n.slipwayd = startSlipwayd(ctx, work, suiteHostsDir, daemon.cniConfDir, extra...)
+	DeferCleanup(n.slipwayd.stop)
+
+	prevDaemon, prevRuntime, prevImage := daemon, runtimeSvc, imageSvc
+	daemon = n.slipwayd
+	runtimeSvc = runtimeapi.NewRuntimeServiceClient(n.conn)
+	imageSvc = runtimeapi.NewImageServiceClient(n.conn)
+	DeferCleanup(func() { daemon, runtimeSvc, imageSvc = prevDaemon, prevRuntime, prevImage })
+	return n
+}
+
+// containerdAddress is the node's containerd socket.
+func (n *faultNode) containerdAddress() string {
+	if n.mode == externalContainerd {
+		return n.ctrdCfg.Address()
+	}
+	return filepath.Join(n.state, "containerd", "containerd.sock")
+}
+
+// startContainerd runs the external containerd and waits until it serves.
+func (n *faultNode) startContainerd(ctx context.Context) {
+	GinkgoHelper()
+	logFile, err := os.OpenFile(n.ctrdCfg.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	Expect(err).NotTo(HaveOccurred())
+	n.external = exec.Command("containerd", "--config", n.ctrdCfg.ConfigPath())
+	n.external.Stdout, n.external.Stderr = logFile, logFile
+	n.external.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	Expect(n.external.Start()).To(Succeed())
+	logFile.Close()
+	Eventually(func() error { return embedded.Ping(ctx, n.ctrdCfg.Address()) }).
+		WithTimeout(60 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+}
+
+// stopContainerd ends the external containerd with SIGTERM; its shims and
+// containers keep running.
+func (n *faultNode) stopContainerd() {
+	if n.external == nil || n.external.Process == nil {
+		return
+	}
+	_ = n.external.Process.Signal(syscall.SIGTERM)
+	_ = n.external.Wait()
+	n.external = nil
+}
+
+// killContainerd SIGKILLs the node's containerd. In embedded mode slipwayd
+// restarts it; in external mode it stays down until startContainerd.
+func (n *faultNode) killContainerd() {
+	GinkgoHelper()
+	if n.mode == externalContainerd {
+		Expect(n.external.Process.Kill()).To(Succeed())
+		_ = n.external.Wait()
+		n.external = nil
+		return
+	}
+	pid := n.containerdPid()
+	Expect(pid).To(BeNumerically(">", 0))
+	Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
+}
+
+// client is a containerd client on the node's containerd, in the CRI
+// namespace, closed when the spec ends.
+func (n *faultNode) client() (*containerd.Client, context.Context) {
+	GinkgoHelper()
+	c, err := containerd.New(n.containerdAddress(), containerd.WithDefaultNamespace("k8s.io"))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(c.Close)
+	return c, namespaces.WithNamespace(context.Background(), "k8s.io")
+}
+
+// leftovers counts what pods and containers may leave on the node once
+// every pod is removed: containerd objects, processes and state files.
+type leftovers struct {
+	Containers, Tasks, Snapshots, Leases, Sandboxes int
+	Shims, Loggers, Infras               int
+	StateFiles                           []string
+	Node                                 nodeFootprint
+}
+
+// leftoversOf reads n's leftovers. Snapshots count only those of
+// containers (image layers are committed snapshots and stay).
+func (n *faultNode) leftoversOf(ctx context.Context) leftovers {
+	GinkgoHelper()
+	client, nsCtx := n.client()
+	var l leftovers
+	cs, err := client.Containers(nsCtx)
+	Expect(err).NotTo(HaveOccurred())
+	l.Containers = len(cs)
+	for _, c := range cs {
+		if _, err := c.Task(nsCtx, nil); err == nil {
+			l.Tasks++
+		}
+	}
+	Expect(client.SnapshotService("overlayfs").Walk(nsCtx, func(_ context.Context, info snapshots.Info) error {
+		if info.Kind != snapshots.KindCommitted {
+			l.Snapshots++
+		}
+		return nil
+	})).To(Succeed())
+	ls, err := client.LeasesService().List(nsCtx)
+	Expect(err).NotTo(HaveOccurred())
+	for _, lease := range ls {
+		if !isBuilderLease(lease) {
+			l.Leases++
+		}
+	}
+	sbs, err := client.SandboxStore().List(nsCtx)
+	Expect(err).NotTo(HaveOccurred())
+	l.Sandboxes = len(sbs)
+	l.Shims = processesWith("containerd-shim", n.containerdAddress())
+	l.Loggers = processesWith("slipway-logger", n.state)
+	l.Infras = processesRunning("/infra")
+	for _, dir := range []string{"pods", "attach", "loggers"} {
+		entries, _ := os.ReadDir(filepath.Join(n.state, dir))
+		for _, e := range entries {
+			l.StateFiles = append(l.StateFiles, dir+"/"+e.Name())
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(n.root, "pods"))
+	for _, e := range entries {
+		l.StateFiles = append(l.StateFiles, "root/pods/"+e.Name())
+	}
+	l.Node = footprint()
+	return l
+}
+
+func isBuilderLease(l leases.Lease) bool {
+	return strings.HasPrefix(l.ID, "buildkit") || l.Labels["buildkit/lease.temporary"] != ""
+}
+
+// processesWith counts the processes whose command line has every one of
+// the given substrings.
+func processesWith(parts ...string) int {
+	entries, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		cmdline := string(b)
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(cmdline, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// removeAllPods removes every pod of the node (and so its containers).
+func removeAllPods(ctx context.Context) {
+	GinkgoHelper()
+	resp, err := runtimeSvc.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	Expect(err).NotTo(HaveOccurred())
+	for _, p := range resp.Items {
+		removePod(ctx, p.Id)
+	}
+	cs, err := runtimeSvc.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(cs.Containers).To(BeEmpty(), "removing every pod removes every container")
+}
+
+// containerPid is a running container's host pid, from its verbose status.
+func containerPid(ctx context.Context, id string) int {
+	GinkgoHelper()
+	resp, err := runtimeSvc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+	Expect(err).NotTo(HaveOccurred())
+	info := resp.Info["info"]
+	i := strings.LastIndex(info, `"pid":`)
+	Expect(i).To(BeNumerically(">=", 0), "verbose status has the pid: %s", info)
+	digits := strings.TrimLeft(info[i+len(`"pid":`):], " ")
+	end := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' })
+	pid, err := strconv.Atoi(digits[:end])
+	Expect(err).NotTo(HaveOccurred())
+	Expect(pid).To(BeNumerically(">", 0))
+	return pid
+}
+
+// sleeperScript runs until SIGTERM, then exits 143 (as PID 1 of its PID
+// namespace it needs a handler to end on the signal).
+const sleeperScript = `trap 'exit 143' TERM; sleep 3600 & wait`
+
+// enderScript waits for the file /tmp/end in its own rootfs and then exits
+// with code 7: the spec makes it end at the moment it chooses, without
+// any call through containerd (see endContainer).
+const enderScript = `while [ ! -e /tmp/end ]; do sleep 0.05; done; exit 7`
+
+// endContainer makes an enderScript container with host pid pid exit, by
+// creating /tmp/end through /proc/PID/root, and waits until the process is
+// gone. It returns the moments before and after.
+func endContainer(pid int) (before, after time.Time) {
+	GinkgoHelper()
+	before = time.Now()
+	Expect(os.WriteFile("/proc/"+strconv.Itoa(pid)+"/root/tmp/end", nil, 0o644)).To(Succeed())
+	Eventually(func() bool { return processAlive(pid) }).WithTimeout(10*time.Second).WithPolling(10*time.Millisecond).
+		Should(BeFalse(), "the container's process should end")
+	return before, time.Now()
+}
