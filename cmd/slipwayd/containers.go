@@ -8,8 +8,8 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/log"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/logs"
 )

@@ -70,4 +70,3 @@ func (r *Runtime) markOOM(ctx context.Context, id string) {
 		log.G(ctx).WithError(err).WithField("containerid", id).Warn("recording OOM kill")
 	}
 }
-

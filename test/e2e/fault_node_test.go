@@ -144,9 +144,9 @@ func (n *faultNode) client() (*containerd.Client, context.Context) {
 // every pod is removed: containerd objects, processes and state files.
 type leftovers struct {
 	Containers, Tasks, Snapshots, Leases, Sandboxes int
-	Shims, Loggers, Infras               int
-	StateFiles                           []string
-	Node                                 nodeFootprint
+	Shims, Loggers, Infras                          int
+	StateFiles                                      []string
+	Node                                            nodeFootprint
 }
 
 // leftoversOf reads n's leftovers. Snapshots count only those of
