@@ -228,8 +228,27 @@ func writeDefaultConfig(opts Options) (bool, error) {
 		tmp.Close()
 		return false, err
 	}
+	// Synced before and after the rename: after a power loss the conf
+	// dir holds the whole file or none, never an empty one.
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
 	if err := tmp.Close(); err != nil {
 		return false, err
 	}
-	return true, os.Rename(tmp.Name(), filepath.Join(dir, DefaultConfFile))
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, DefaultConfFile)); err != nil {
+		return false, err
+	}
+	return true, syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

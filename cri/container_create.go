@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/runtime/container"
+	"github.com/slipway-dev/slipway/runtime/pod"
 	"github.com/slipway-dev/slipway/runtime/spec"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -18,17 +19,10 @@ import (
 // CreateContainer creates a container in a ready pod from an image already
 // on the node. A retried call with the same container name returns the
 // first call's container ID, waiting for it while it runs.
-func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (_ *runtimeapi.CreateContainerResponse, retErr error) {
+func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
 	config := req.GetConfig()
 	if err := validateContainerRequest(req); err != nil {
 		return nil, err
-	}
-	p, err := s.opts.Pods.Get(req.PodSandboxId)
-	if err != nil {
-		return nil, err
-	}
-	if p.State != runtimeapi.PodSandboxState_SANDBOX_READY {
-		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", p.ID, errdefs.ErrFailedPrecondition)
 	}
 	img, err := s.opts.Images.Get(config.Image.Image)
 	if errdefs.IsNotFound(err) {
@@ -37,52 +31,43 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, fmt.Errorf("config.image.image: %w", err)
 	}
-
-	id := newID()
-	creation, existing, err := s.containerNames.Reserve(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), id)
-	if err != nil {
-		return nil, err
-	}
-	if creation == nil {
-		return &runtimeapi.CreateContainerResponse{ContainerId: existing}, nil
-	}
-	defer func() { creation.Finish(retErr == nil) }()
-	ctx = log.WithLogger(ctx, log.G(ctx).WithField("containerid", id).WithField("podsandboxid", p.ID))
-
-	in := spec.Input{
-		ID:           id,
-		Config:       config,
-		Pod:          p,
-		Image:        img.Config,
-		CgroupDriver: s.opts.CgroupDriver,
-		SeccompRoot:  s.opts.SeccompRoot,
-	}
-	if in.InfraPID, err = s.infraPID(ctx, p.ID, p.Infra); err != nil {
-		return nil, err
-	}
-	if in.TargetPID, err = s.targetPID(config); err != nil {
-		return nil, err
-	}
-	c := container.Container{
-		ID:         id,
-		PodID:      p.ID,
-		Config:     config,
-		Image:      config.Image.Image,
-		ImageRef:   img.ID,
-		CreatedAt:  time.Now(),
-		Resources:  config.GetLinux().GetResources(),
-		StopSignal: img.Config.Config.StopSignal,
-	}
-	if dir, rel := p.Config.GetLogDirectory(), config.GetLogPath(); dir != "" && rel != "" {
-		c.LogPath = filepath.Join(dir, rel)
-	}
-	err = s.opts.Containers.Create(ctx, container.CreateRequest{
-		Container: c,
-		ImageName: img.References[0],
-		SpecOpts: func(rootfs []mount.Mount) ([]oci.SpecOpts, error) {
-			in.RootfsMounts = rootfs
-			return spec.Opts(in)
-		},
+	var id string
+	err = s.opts.PodRuntime.WhileReady(req.PodSandboxId, func(p pod.Sandbox) error {
+		ctx := log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", p.ID))
+		in := spec.Input{
+			Config:       config,
+			Pod:          p,
+			Image:        img.Config,
+			CgroupDriver: s.opts.CgroupDriver,
+			SeccompRoot:  s.opts.SeccompRoot,
+		}
+		if in.InfraPID, err = s.infraPID(ctx, p.ID, p.Infra); err != nil {
+			return err
+		}
+		if in.TargetPID, err = s.targetPID(config); err != nil {
+			return err
+		}
+		c := container.Container{
+			PodID:      p.ID,
+			Config:     config,
+			Image:      config.Image.Image,
+			ImageRef:   img.ID,
+			CreatedAt:  time.Now(),
+			Resources:  config.GetLinux().GetResources(),
+			StopSignal: img.Config.Config.StopSignal,
+		}
+		if dir, rel := p.Config.GetLogDirectory(), config.GetLogPath(); dir != "" && rel != "" {
+			c.LogPath = filepath.Join(dir, rel)
+		}
+		id, err = s.opts.Containers.Create(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), container.CreateRequest{
+			Container: c,
+			ImageName: img.References[0],
+			SpecOpts: func(id string, rootfs []mount.Mount) ([]oci.SpecOpts, error) {
+				in.ID, in.RootfsMounts = id, rootfs
+				return spec.Opts(in)
+			},
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -114,7 +99,7 @@ func (s *Server) infraPID(ctx context.Context, podID string, infra bool) (int, e
 	if !infra {
 		return 0, nil
 	}
-	pid, err := s.opts.Infra.Pid(ctx, podID)
+	pid, err := s.opts.PodRuntime.InfraPid(ctx, podID)
 	if err != nil {
 		return 0, fmt.Errorf("pod %s has no running infra process: %w", podID, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
-	"github.com/slipway-dev/slipway/runtime/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -15,27 +14,8 @@ func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveCont
 	if req.GetContainerId() == "" {
 		return nil, fmt.Errorf("container_id is required: %w", errdefs.ErrInvalidArgument)
 	}
-	c, err := s.opts.ContainerStore.Get(req.GetContainerId())
-	if errdefs.IsNotFound(err) {
-		return &runtimeapi.RemoveContainerResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.removeContainer(ctx, c); err != nil {
+	if err := s.opts.Containers.Remove(ctx, req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RemoveContainerResponse{}, nil
-}
-
-func (s *Server) removeContainer(ctx context.Context, c container.Container) error {
-	unlock := s.opts.ContainerStore.Lock(c.ID)
-	defer unlock()
-	if err := s.opts.Containers.Remove(ctx, c.ID); err != nil {
-		return err
-	}
-	if p, err := s.opts.Pods.Get(c.PodID); err == nil {
-		s.containerNames.Release(container.Name(p.Config.GetMetadata(), c.Config.GetMetadata()), c.ID)
-	}
-	return nil
 }

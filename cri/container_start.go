@@ -13,13 +13,7 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 	if req.GetContainerId() == "" {
 		return nil, fmt.Errorf("container_id is required: %w", errdefs.ErrInvalidArgument)
 	}
-	c, err := s.opts.ContainerStore.Get(req.GetContainerId())
-	if err != nil {
-		return nil, err
-	}
-	unlock := s.opts.ContainerStore.Lock(c.ID)
-	defer unlock()
-	if err := s.opts.Containers.Start(ctx, c.ID); err != nil {
+	if err := s.opts.Containers.Start(ctx, req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StartContainerResponse{}, nil

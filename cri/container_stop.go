@@ -16,16 +16,7 @@ func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContaine
 	if req.GetContainerId() == "" {
 		return nil, fmt.Errorf("container_id is required: %w", errdefs.ErrInvalidArgument)
 	}
-	c, err := s.opts.ContainerStore.Get(req.GetContainerId())
-	if errdefs.IsNotFound(err) {
-		return &runtimeapi.StopContainerResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	unlock := s.opts.ContainerStore.Lock(c.ID)
-	defer unlock()
-	if err := s.opts.Containers.Stop(ctx, c.ID, time.Duration(req.GetTimeout())*time.Second); err != nil {
+	if err := s.opts.Containers.Stop(ctx, req.GetContainerId(), time.Duration(req.GetTimeout())*time.Second); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil

@@ -18,17 +18,11 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	if req.GetLinux() == nil {
 		return nil, fmt.Errorf("linux resources are required: %w", errdefs.ErrInvalidArgument)
 	}
-	c, err := s.opts.ContainerStore.Get(req.GetContainerId())
-	if err != nil {
-		return nil, err
-	}
 	res, err := spec.ResourcesUpdate(req.GetLinux())
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.opts.ContainerStore.Lock(c.ID)
-	defer unlock()
-	if err := s.opts.Containers.Update(ctx, c.ID, res, req.GetLinux()); err != nil {
+	if err := s.opts.Containers.Update(ctx, req.GetContainerId(), res, req.GetLinux()); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil

@@ -6,10 +6,8 @@ package cri
 import (
 	"context"
 
-	"github.com/slipway-dev/slipway/cni"
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/images"
-	"github.com/slipway-dev/slipway/runtime/names"
 	"github.com/slipway-dev/slipway/runtime/pod"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -34,27 +32,26 @@ type RuntimeHealth interface {
 	Ping(ctx context.Context) error
 }
 
-// PodNetwork is the node's pod network (package cni).
-type PodNetwork interface {
+// NetworkStatus reports whether pods can be networked (package cni).
+type NetworkStatus interface {
 	// Status is nil when pods can be networked, else why not.
 	Status() error
-	Setup(ctx context.Context, p cni.Pod) (*cni.Result, error)
-	// Teardown is idempotent.
-	Teardown(ctx context.Context, p cni.Pod) error
 }
 
-// InfraRunner runs the process that holds a pod's shared PID namespace.
-type InfraRunner interface {
-	Start(ctx context.Context, p pod.Sandbox, cgroupsPath string) error
-	// Stop and Remove succeed when there is nothing to stop or remove.
+// PodRuntime runs pod sandboxes (package pod's Runtime): it owns their
+// locks, names and records.
+type PodRuntime interface {
+	Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, runtimeHandler string) (string, error)
+	// Stop and Remove succeed on a missing pod.
 	Stop(ctx context.Context, id string) error
 	Remove(ctx context.Context, id string) error
-	// Pid is the running infra process's pid.
-	Pid(ctx context.Context, id string) (uint32, error)
-	// Image is the sandbox image every pod's infra runs from; "" means
-	// slipway's own infra binary, run only for a shared PID namespace.
-	Image() string
+	// WhileReady runs fn while the pod is ready and cannot be stopped.
+	WhileReady(id string, fn func(pod.Sandbox) error) error
+	// InfraPid is the pid of the pod's infra process.
+	InfraPid(ctx context.Context, id string) (uint32, error)
 }
+
+var _ PodRuntime = (*pod.Runtime)(nil)
 
 // LogReopener makes a running container's logger reopen its log file.
 type LogReopener interface {
@@ -65,14 +62,10 @@ type LogReopener interface {
 type Options struct {
 	Images  ImageService
 	Health  RuntimeHealth
-	Network PodNetwork
-	Infra   InfraRunner
-	// Pods is the loaded pod store.
-	Pods *pod.Store
-	// PodRootDir holds each pod's persistent files (ROOT/pods).
-	PodRootDir string
-	// PodStateDir holds each pod's namespace pins and shm (STATE/pods).
-	PodStateDir string
+	Network NetworkStatus
+	// PodRuntime runs pods; Pods is its loaded store, for reads.
+	PodRuntime PodRuntime
+	Pods       *pod.Store
 	// Containers runs containers; ContainerStore is its loaded store.
 	Containers     *container.Runtime
 	ContainerStore *container.Store
@@ -99,10 +92,6 @@ type Server struct {
 	runtimeapi.UnimplementedImageServiceServer
 
 	opts Options
-	// podNames binds pod names to sandbox IDs.
-	podNames *names.Registry
-	// containerNames binds container names to container IDs.
-	containerNames *names.Registry
 }
 
 var (
@@ -110,24 +99,8 @@ var (
 	_ runtimeapi.ImageServiceServer   = (*Server)(nil)
 )
 
-// NewServer returns a Server over opts, with the names of the pods already
-// in opts.Pods bound.
-func NewServer(opts Options) *Server {
-	s := &Server{opts: opts, podNames: names.New(), containerNames: names.New()}
-	if opts.Pods == nil {
-		return s
-	}
-	for _, p := range opts.Pods.List() {
-		s.podNames.Bind(p.Name(), p.ID)
-		if opts.ContainerStore == nil {
-			continue
-		}
-		for _, c := range opts.ContainerStore.InPod(p.ID) {
-			s.containerNames.Bind(container.Name(p.Config.GetMetadata(), c.Config.GetMetadata()), c.ID)
-		}
-	}
-	return s
-}
+// NewServer returns a Server over opts.
+func NewServer(opts Options) *Server { return &Server{opts: opts} }
 
 // NewGRPCServer returns a gRPC server with the CRI services registered and
 // the error-translating, logging interceptors installed.

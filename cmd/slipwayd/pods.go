@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/spec"
 )
 
 // podRuntime is what the CRI's pod calls run on.
@@ -22,9 +23,40 @@ type podRuntime struct {
 	network *cni.Manager
 	// infra runs pods' infra processes: directly (the default) or, with a
 	// sandbox image or the systemd cgroup driver, through containerd.
-	infra cri.InfraRunner
+	infra pod.InfraRunner
 	// shimInfra is the containerd-run kind, also used to clean up.
 	shimInfra *pod.Infra
+}
+
+// newRuntime returns the pod runtime over r, containers and images.
+func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cri.ImageService) *pod.Runtime {
+	driver := cfg.cgroupDriver()
+	return pod.NewRuntime(pod.Options{
+		Store:      r.store,
+		Network:    podNetwork{r.network},
+		Infra:      r.infra,
+		Containers: containers,
+		RootDir:    filepath.Join(cfg.Root, "pods"),
+		StateDir:   filepath.Join(cfg.State, "pods"),
+		CgroupsPath: func(parent, id string) (string, error) {
+			return spec.CgroupsPath(driver, parent, id)
+		},
+		EnsureImage: func(ctx context.Context, ref string) error { return ensureImage(ctx, images, ref) },
+	})
+}
+
+// ensureImage pulls ref unless the node has it; "" needs nothing.
+func ensureImage(ctx context.Context, images cri.ImageService, ref string) error {
+	if ref == "" {
+		return nil
+	}
+	if _, err := images.Get(ref); err == nil {
+		return nil
+	}
+	if _, err := images.Pull(ctx, ref, nil); err != nil {
+		return fmt.Errorf("pulling sandbox image: %w", err)
+	}
+	return nil
 }
 
 // startPods loads the pod records from containerd, prepares the infra

@@ -23,7 +23,9 @@ const (
 // Container is one CRI container. Values are copies: change a Container
 // through the Store.
 type Container struct {
-	ID     string
+	ID string
+	// Name is the unique name kubelet's metadata gives it (see Name).
+	Name   string
 	PodID  string
 	Config *runtimeapi.ContainerConfig
 	// Image is the image as the user asked for it; ImageRef its image ID.
@@ -65,6 +67,7 @@ func Name(pod *runtimeapi.PodSandboxMetadata, c *runtimeapi.ContainerMetadata) s
 // record is the persisted form of a Container.
 type record struct {
 	ID          string          `json:"id"`
+	Name        string          `json:"name,omitempty"`
 	PodID       string          `json:"podId"`
 	Config      json.RawMessage `json:"config"`
 	Image       string          `json:"image"`
@@ -90,7 +93,7 @@ func (c Container) marshal() ([]byte, error) {
 		return nil, fmt.Errorf("encoding container config: %w", err)
 	}
 	r := record{
-		ID: c.ID, PodID: c.PodID, Config: config, Image: c.Image, ImageRef: c.ImageRef,
+		ID: c.ID, Name: c.Name, PodID: c.PodID, Config: config, Image: c.Image, ImageRef: c.ImageRef,
 		LogPath: c.LogPath, CgroupsPath: c.CgroupsPath, State: c.State.String(), CreatedAt: c.CreatedAt,
 		StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, ExitCode: c.ExitCode, Reason: c.Reason,
 		Message: c.Message, Pid: c.Pid, StopSignal: c.StopSignal, User: c.User,
@@ -113,7 +116,7 @@ func unmarshalContainer(b []byte) (Container, error) {
 		return Container{}, fmt.Errorf("decoding container config: %w", err)
 	}
 	c := Container{
-		ID: r.ID, PodID: r.PodID, Config: config, Image: r.Image, ImageRef: r.ImageRef,
+		ID: r.ID, Name: r.Name, PodID: r.PodID, Config: config, Image: r.Image, ImageRef: r.ImageRef,
 		LogPath: r.LogPath, CgroupsPath: r.CgroupsPath, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt,
 		FinishedAt: r.FinishedAt, ExitCode: r.ExitCode, Reason: r.Reason, Message: r.Message,
 		Pid: r.Pid, StopSignal: r.StopSignal, User: r.User,

@@ -7,20 +7,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
-	"github.com/containerd/containerd/v2/core/leases"
-	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"github.com/moby/sys/signal"
-	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/slipway-dev/slipway/runtime/names"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -61,158 +56,36 @@ type Runtime struct {
 	// closed is closed by Close: monitors stop retrying.
 	closed    chan struct{}
 	closeOnce sync.Once
+	// names binds container names to IDs.
+	names *names.Registry
 }
 
-// New returns a Runtime. Call Reconcile once the store is loaded.
+// New returns a Runtime over a loaded store, with the names of its
+// containers bound. Call CleanupInterrupted and Reconcile before serving.
 func New(opts Options) *Runtime {
-	return &Runtime{opts: opts, monitors: map[string]*monitor{}, oomed: map[string]bool{}, closed: make(chan struct{})}
+	r := &Runtime{opts: opts, monitors: map[string]*monitor{}, oomed: map[string]bool{}, closed: make(chan struct{}), names: names.New()}
+	for _, c := range opts.Store.List() {
+		if c.Name != "" {
+			r.names.Bind(c.Name, c.ID)
+		}
+	}
+	return r
 }
 
-// CreateRequest is a container to create.
-type CreateRequest struct {
-	// Container is the record to keep (State is set to CREATED; CgroupsPath
-	// is taken from the spec).
-	Container Container
-	// ImageName is the containerd image record its rootfs comes from.
-	ImageName string
-	// SpecOpts returns the spec options once the rootfs snapshot exists;
-	// rootfs are its mounts, for options that read the image's files.
-	SpecOpts func(rootfs []mount.Mount) ([]oci.SpecOpts, error)
-}
-
-// Create makes the container's rootfs snapshot, its spec and its
-// containerd record; on error it leaves nothing behind.
-func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) {
-	c := req.Container
-	c.State = runtimeapi.ContainerState_CONTAINER_CREATED
-	img, err := r.opts.Client.GetImage(ctx, req.ImageName)
-	if err != nil {
-		return fmt.Errorf("image %q: %w", req.ImageName, err)
-	}
-	// The lease keeps containerd's GC off the new snapshot until the
-	// container record refers to it; one a crash left is deleted by
-	// ReleaseStaleLeases.
-	ctx, releaseLease, err := r.opts.Client.WithLease(ctx, leases.WithLabel(leaseLabel, "create"), leases.WithExpiration(time.Hour))
-	if err != nil {
-		return fmt.Errorf("taking a lease: %w", err)
-	}
-	defer func() {
-		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
-			log.G(ctx).WithError(err).Warn("releasing lease")
-		}
-	}()
-	if err := r.guard(ctx, c.ID); err != nil {
-		return err
-	}
-	defer func() {
-		if retErr != nil {
-			if err := r.unguard(context.WithoutCancel(ctx), c.ID); err != nil {
-				log.G(ctx).WithError(err).Warn("removing exit guard of failed container")
-			}
-		}
-	}()
-	rootfs, err := r.prepareRootfs(ctx, c.ID, img)
+// locked runs fn on container id (or a unique prefix of it) with the
+// container's lifecycle lock held; fn sees the record as it is under the
+// lock. An unknown container is an errdefs.ErrNotFound.
+func (r *Runtime) locked(id string, fn func(Container) error) error {
+	c, err := r.opts.Store.Get(id)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if retErr != nil {
-			if err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Remove(context.WithoutCancel(ctx), c.ID); err != nil {
-				log.G(ctx).WithError(err).Warn("removing rootfs of failed container")
-			}
-		}
-	}()
-	specOpts, err := req.SpecOpts(rootfs)
-	if err != nil {
+	unlock := r.opts.Store.Lock(c.ID)
+	defer unlock()
+	if c, err = r.opts.Store.Get(c.ID); err != nil {
 		return err
 	}
-	specCtx := ctx
-	if _, ok := namespaces.Namespace(ctx); !ok {
-		specCtx = namespaces.WithNamespace(ctx, r.opts.Client.DefaultNamespace())
-	}
-	spec, err := oci.GenerateSpec(specCtx, r.opts.Client, &containers.Container{ID: c.ID}, specOpts...)
-	if err != nil {
-		return fmt.Errorf("making container spec: %w", err)
-	}
-	if spec.Linux != nil {
-		c.CgroupsPath = spec.Linux.CgroupsPath
-	}
-	if spec.Process != nil {
-		u := spec.Process.User
-		c.User = ProcessUser{UID: u.UID, GID: u.GID, Groups: u.AdditionalGids}
-	}
-	ext, err := Extension(c)
-	if err != nil {
-		return err
-	}
-	_, err = r.opts.Client.NewContainer(ctx, c.ID,
-		containerd.WithImageName(img.Name()),
-		containerd.WithSnapshotter(r.opts.Snapshotter),
-		containerd.WithSnapshot(c.ID),
-		containerd.WithSpec(spec),
-		containerd.WithRuntime(RuntimeName, &options.Options{SystemdCgroup: r.opts.SystemdCgroup}),
-		containerd.WithContainerLabels(Labels(c.PodID)),
-		func(_ context.Context, _ *containerd.Client, cc *containers.Container) error {
-			if cc.Extensions == nil {
-				cc.Extensions = map[string]typeurl.Any{}
-			}
-			cc.Extensions[extensionKey] = ext
-			return nil
-		},
-	)
-	if err != nil {
-		return fmt.Errorf("creating container: %w", err)
-	}
-	r.opts.Store.Add(c)
-	r.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
-	return nil
-}
-
-// prepareRootfs unpacks img for the snapshotter if needed and prepares the
-// container's writable snapshot on top of it.
-func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image) ([]mount.Mount, error) {
-	unpacked, err := img.IsUnpacked(ctx, r.opts.Snapshotter)
-	if err != nil {
-		return nil, fmt.Errorf("checking image unpack: %w", err)
-	}
-	if !unpacked {
-		if err := img.Unpack(ctx, r.opts.Snapshotter); err != nil {
-			return nil, fmt.Errorf("unpacking image: %w", err)
-		}
-	}
-	diffIDs, err := img.RootFS(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading image layers: %w", err)
-	}
-	parent := identity.ChainID(diffIDs).String()
-	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent)
-	if err != nil {
-		return nil, fmt.Errorf("preparing rootfs: %w", err)
-	}
-	return mounts, nil
-}
-
-// leaseLabel marks the leases container creation takes.
-const leaseLabel = "io.slipway.lease"
-
-// CleanupInterrupted removes what creations and removals that a crash
-// interrupted left: their leases (so containerd's GC removes the
-// snapshots they held) and exit guards without a container. Call it at
-// start-up, before any creation.
-func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
-	if err := r.removeStaleGuards(ctx); err != nil {
-		return err
-	}
-	ls, err := r.opts.Client.LeasesService().List(ctx, fmt.Sprintf(`labels."%s"`, leaseLabel))
-	if err != nil {
-		return fmt.Errorf("listing leases: %w", err)
-	}
-	for _, l := range ls {
-		if err := r.opts.Client.LeasesService().Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("deleting stale lease %s: %w", l.ID, err)
-		}
-	}
-	return nil
+	return fn(c)
 }
 
 // Usage is the disk the container's writable layer uses.
@@ -227,10 +100,11 @@ func (r *Runtime) Usage(ctx context.Context, id string) (bytes, inodes int64, er
 // written: if that write fails, the error is returned, the container
 // still runs and is followed, and Reconcile writes the record later.
 func (r *Runtime) Start(ctx context.Context, id string) error {
-	c, err := r.opts.Store.Get(id)
-	if err != nil {
-		return err
-	}
+	return r.locked(id, func(c Container) error { return r.start(ctx, c) })
+}
+
+func (r *Runtime) start(ctx context.Context, c Container) error {
+	id := c.ID
 	if c.State != runtimeapi.ContainerState_CONTAINER_CREATED || r.monitorOf(id) != nil {
 		return fmt.Errorf("container %s is %s, not created: %w", id, c.State, errdefs.ErrFailedPrecondition)
 	}
@@ -300,10 +174,25 @@ func (r *Runtime) startTask(ctx context.Context, c Container) (_ containerd.Task
 // Stop sends the container's stop signal, waits up to timeout for it to
 // exit, then kills it. Stopping a container that is not running succeeds.
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	c, err := r.opts.Store.Get(id)
-	if err != nil {
-		return err
+	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout) })
+	if errdefs.IsNotFound(err) {
+		return nil
 	}
+	return err
+}
+
+// StopInPod kills the running containers of pod podID.
+func (r *Runtime) StopInPod(ctx context.Context, podID string) error {
+	for _, c := range r.opts.Store.InPod(podID) {
+		if err := r.Stop(ctx, c.ID, 0); err != nil {
+			return fmt.Errorf("stopping container %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) error {
+	id := c.ID
 	m := r.monitorOf(id)
 	if m == nil && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
 		// Recorded as running but not followed (containerd was away when
@@ -372,14 +261,26 @@ func exitedOr(done <-chan struct{}, err error) error {
 // Remove kills the container if it runs and deletes it with its rootfs.
 // Removing a missing container succeeds.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
-	c, err := r.opts.Store.Get(id)
+	err := r.locked(id, func(c Container) error { return r.remove(ctx, c) })
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
-	if err != nil {
-		return err
+	return err
+}
+
+// RemoveInPod removes every container of pod podID.
+func (r *Runtime) RemoveInPod(ctx context.Context, podID string) error {
+	for _, c := range r.opts.Store.InPod(podID) {
+		if err := r.Remove(ctx, c.ID); err != nil {
+			return fmt.Errorf("removing container %s: %w", c.ID, err)
+		}
 	}
-	if err := r.Stop(ctx, id, 0); err != nil {
+	return nil
+}
+
+func (r *Runtime) remove(ctx context.Context, c Container) error {
+	id := c.ID
+	if err := r.stop(ctx, c, 0); err != nil {
 		return err
 	}
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
@@ -400,6 +301,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	}
 	r.cleanupAttach(ctx, id)
 	r.opts.Store.Drop(id)
+	r.names.Release(c.Name, id)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, c)
 	return nil
 }
@@ -407,9 +309,10 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 // Update applies new resources to a running container's task and records
 // them.
 func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources, cri *runtimeapi.LinuxContainerResources) error {
-	if _, err := r.opts.Store.Get(id); err != nil {
-		return err
-	}
+	return r.locked(id, func(c Container) error { return r.update(ctx, c.ID, res, cri) })
+}
+
+func (r *Runtime) update(ctx context.Context, id string, res *specs.LinuxResources, cri *runtimeapi.LinuxContainerResources) error {
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return err
@@ -439,7 +342,7 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 			return err
 		}
 		if err == nil {
-			if err := task.Update(ctx, containerd.WithResources(res)); err != nil && !errdefs.IsNotFound(err) {
+			if err := task.Update(ctx, containerd.WithResources(res)); err != nil && !errdefs.IsNotFound(err) && !taskStopped(ctx, task) {
 				return fmt.Errorf("updating running container: %w", err)
 			}
 		}
@@ -447,6 +350,13 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 	// Only the resources change: an exit recorded meanwhile stays.
 	_, err = r.opts.Store.Modify(ctx, id, func(c *Container) bool { c.Resources = cri; return true })
 	return err
+}
+
+// taskStopped reports whether task has exited (its exit not yet recorded):
+// a resource update then only changes the record.
+func taskStopped(ctx context.Context, task containerd.Task) bool {
+	st, err := task.Status(ctx)
+	return err == nil && st.Status == containerd.Stopped
 }
 
 // mergeResources overlays the set fields of update on current.

@@ -122,19 +122,34 @@ func (d *DirectInfra) Start(ctx context.Context, p Sandbox, cgroupsPath string) 
 	d.exited[p.ID] = done
 	d.mu.Unlock()
 
-	if err := d.place(s.proc.Pid, cgroupsPath); err != nil {
-		_ = s.proc.Kill()
-		return err
-	}
-	start, err := startTime(s.proc.Pid)
+	err = d.place(s.proc.Pid, cgroupsPath)
 	if err == nil {
-		err = writeFileAtomic(d.pidFile(p.ID), fmt.Sprintf("%d %d %s", s.proc.Pid, start, cgroupsPath))
+		var start uint64
+		if start, err = startTime(s.proc.Pid); err == nil {
+			err = writeFileAtomic(d.pidFile(p.ID), fmt.Sprintf("%d %d %s", s.proc.Pid, start, cgroupsPath))
+		}
+		if err != nil {
+			err = fmt.Errorf("recording infra process: %w", err)
+		}
 	}
 	if err != nil {
-		_ = s.proc.Kill()
-		return fmt.Errorf("recording infra process: %w", err)
+		d.abort(p.ID, s.proc, done, cgroupsPath)
+		return err
 	}
 	return nil
+}
+
+// abort ends an infra process whose start failed half-way: it kills and
+// reaps it and removes the cgroup place may have made.
+func (d *DirectInfra) abort(id string, proc *os.Process, done <-chan struct{}, cgroupsPath string) {
+	_ = proc.Kill()
+	<-done
+	d.mu.Lock()
+	delete(d.exited, id)
+	d.mu.Unlock()
+	if cgroupsPath != "" {
+		_ = deleteCgroup(cgroupsPath)
+	}
 }
 
 // place puts pid in the cgroup at cgroupsPath (cgroupfs) and sets its

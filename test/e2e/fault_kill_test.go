@@ -20,18 +20,7 @@ import (
 var _ = Describe("Faults", Ordered, func() {
 	for _, mode := range []faultMode{embeddedContainerd, externalContainerd} {
 		Context("with an "+string(mode), Ordered, func() {
-			var node *faultNode
-			var baseline leftovers
-			BeforeAll(func(ctx context.Context) {
-				node = startFaultNode(ctx, mode)
-				pullImage(ctx, busyboxImage, nil)
-				baseline = node.leftoversOf(ctx)
-			})
-			AfterEach(func(ctx context.Context) {
-				removeAllPods(ctx)
-				Eventually(func() leftovers { return node.leftoversOf(ctx) }).WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).
-					Should(Equal(baseline), "nothing is leaked")
-			})
+			node := withFaultNode(mode)
 
 			It("records the real exit of a container that ends when containerd is killed, and stops the others", func(ctx context.Context) {
 				pod := runTestPod(ctx, "fault-ctrd")

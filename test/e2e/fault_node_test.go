@@ -82,6 +82,25 @@ func startFaultNode(ctx context.Context, mode faultMode) *faultNode {
 	return n
 }
 
+// withFaultNode gives the specs of the current ordered container a fault
+// node of mode (set up in BeforeAll, so use the result inside specs only)
+// and checks after each spec that removing every pod leaves nothing.
+func withFaultNode(mode faultMode) *faultNode {
+	node := &faultNode{}
+	var baseline leftovers
+	BeforeAll(func(ctx context.Context) {
+		*node = *startFaultNode(ctx, mode)
+		pullImage(ctx, busyboxImage, nil)
+		baseline = node.leftoversOf(ctx)
+	})
+	AfterEach(func(ctx context.Context) {
+		removeAllPods(ctx)
+		Eventually(func() leftovers { return node.leftoversOf(ctx) }).WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).
+			Should(Equal(baseline), "nothing is leaked")
+	})
+	return node
+}
+
 // containerdAddress is the node's containerd socket.
 func (n *faultNode) containerdAddress() string {
 	if n.mode == externalContainerd {

@@ -1,0 +1,193 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/image-spec/identity"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// CreateRequest is a container to create.
+type CreateRequest struct {
+	// Container is the record to keep (ID, Name and State are set by
+	// Create; CgroupsPath is taken from the spec).
+	Container Container
+	// ImageName is the containerd image record its rootfs comes from.
+	ImageName string
+	// SpecOpts returns the spec options of container id once its rootfs
+	// snapshot exists; rootfs are its mounts, for options that read the
+	// image's files.
+	SpecOpts func(id string, rootfs []mount.Mount) ([]oci.SpecOpts, error)
+}
+
+// Create makes a container named name: its rootfs snapshot, its spec and
+// its containerd record, and returns its ID. A retried call with the same
+// name returns the first call's ID, waiting for it while it runs. On error
+// it leaves nothing behind.
+func (r *Runtime) Create(ctx context.Context, name string, req CreateRequest) (_ string, retErr error) {
+	id := newID()
+	creation, existing, err := r.names.Reserve(ctx, name, id)
+	if err != nil {
+		return "", err
+	}
+	if creation == nil {
+		return existing, nil
+	}
+	defer func() { creation.Finish(retErr == nil) }()
+	ctx = log.WithLogger(ctx, log.G(ctx).WithField("containerid", id))
+	c := req.Container
+	c.ID, c.Name, c.State = id, name, runtimeapi.ContainerState_CONTAINER_CREATED
+	return id, r.create(ctx, c, req)
+}
+
+func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (retErr error) {
+	img, err := r.opts.Client.GetImage(ctx, req.ImageName)
+	if err != nil {
+		return fmt.Errorf("image %q: %w", req.ImageName, err)
+	}
+	// The lease keeps containerd's GC off the new snapshot until the
+	// container record refers to it; one a crash left is deleted by
+	// ReleaseStaleLeases.
+	ctx, releaseLease, err := r.opts.Client.WithLease(ctx, leases.WithLabel(leaseLabel, "create"), leases.WithExpiration(time.Hour))
+	if err != nil {
+		return fmt.Errorf("taking a lease: %w", err)
+	}
+	defer func() {
+		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
+			log.G(ctx).WithError(err).Warn("releasing lease")
+		}
+	}()
+	if err := r.guard(ctx, c.ID); err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := r.unguard(context.WithoutCancel(ctx), c.ID); err != nil {
+				log.G(ctx).WithError(err).Warn("removing exit guard of failed container")
+			}
+		}
+	}()
+	rootfs, err := r.prepareRootfs(ctx, c.ID, img)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Remove(context.WithoutCancel(ctx), c.ID); err != nil {
+				log.G(ctx).WithError(err).Warn("removing rootfs of failed container")
+			}
+		}
+	}()
+	specOpts, err := req.SpecOpts(c.ID, rootfs)
+	if err != nil {
+		return err
+	}
+	specCtx := ctx
+	if _, ok := namespaces.Namespace(ctx); !ok {
+		specCtx = namespaces.WithNamespace(ctx, r.opts.Client.DefaultNamespace())
+	}
+	spec, err := oci.GenerateSpec(specCtx, r.opts.Client, &containers.Container{ID: c.ID}, specOpts...)
+	if err != nil {
+		return fmt.Errorf("making container spec: %w", err)
+	}
+	if spec.Linux != nil {
+		c.CgroupsPath = spec.Linux.CgroupsPath
+	}
+	if spec.Process != nil {
+		u := spec.Process.User
+		c.User = ProcessUser{UID: u.UID, GID: u.GID, Groups: u.AdditionalGids}
+	}
+	ext, err := Extension(c)
+	if err != nil {
+		return err
+	}
+	_, err = r.opts.Client.NewContainer(ctx, c.ID,
+		containerd.WithImageName(img.Name()),
+		containerd.WithSnapshotter(r.opts.Snapshotter),
+		containerd.WithSnapshot(c.ID),
+		containerd.WithSpec(spec),
+		containerd.WithRuntime(RuntimeName, &options.Options{SystemdCgroup: r.opts.SystemdCgroup}),
+		containerd.WithContainerLabels(Labels(c.PodID)),
+		func(_ context.Context, _ *containerd.Client, cc *containers.Container) error {
+			if cc.Extensions == nil {
+				cc.Extensions = map[string]typeurl.Any{}
+			}
+			cc.Extensions[extensionKey] = ext
+			return nil
+		},
+	)
+	if err != nil {
+		return fmt.Errorf("creating container: %w", err)
+	}
+	r.opts.Store.Add(c)
+	r.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
+	return nil
+}
+
+// prepareRootfs unpacks img for the snapshotter if needed and prepares the
+// container's writable snapshot on top of it.
+func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image) ([]mount.Mount, error) {
+	unpacked, err := img.IsUnpacked(ctx, r.opts.Snapshotter)
+	if err != nil {
+		return nil, fmt.Errorf("checking image unpack: %w", err)
+	}
+	if !unpacked {
+		if err := img.Unpack(ctx, r.opts.Snapshotter); err != nil {
+			return nil, fmt.Errorf("unpacking image: %w", err)
+		}
+	}
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading image layers: %w", err)
+	}
+	parent := identity.ChainID(diffIDs).String()
+	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent)
+	if err != nil {
+		return nil, fmt.Errorf("preparing rootfs: %w", err)
+	}
+	return mounts, nil
+}
+
+// leaseLabel marks the leases container creation takes.
+const leaseLabel = "io.slipway.lease"
+
+// CleanupInterrupted removes what creations and removals that a crash
+// interrupted left: their leases (so containerd's GC removes the
+// snapshots they held) and exit guards without a container. Call it at
+// start-up, before any creation.
+func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
+	if err := r.removeStaleGuards(ctx); err != nil {
+		return err
+	}
+	ls, err := r.opts.Client.LeasesService().List(ctx, fmt.Sprintf(`labels."%s"`, leaseLabel))
+	if err != nil {
+		return fmt.Errorf("listing leases: %w", err)
+	}
+	for _, l := range ls {
+		if err := r.opts.Client.LeasesService().Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deleting stale lease %s: %w", l.ID, err)
+		}
+	}
+	return nil
+}
+
+// newID is a random 64-hex-digit ID, the form containerd's CRI uses.
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,61 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/containerd/cgroups/v3"
+)
+
+// A direct infra whose start fails after it joined its cgroup leaves
+// neither the process nor the cgroup behind.
+func TestDirectInfraFailedStartLeavesNoCgroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	bin := filepath.Join(t.TempDir(), "slipway-infra")
+	build := exec.Command("go", "build", "-o", bin, "github.com/slipway-dev/slipway/cmd/slipway-infra")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Skipf("building slipway-infra: %v\n%s", err, out)
+	}
+	state := t.TempDir()
+	d, err := NewDirectInfra(bin, t.TempDir(), state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "direct-infra-cgroup-test"
+	// The pod's state dir is a file: recording the pid fails after the
+	// process joined its cgroup.
+	if err := os.WriteFile(filepath.Join(state, id), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cgroupsPath := "/slipway-test/" + id
+	t.Cleanup(func() { _ = deleteCgroup(cgroupsPath); _ = deleteCgroup("/slipway-test") })
+
+	err = d.Start(context.Background(), Sandbox{ID: id}, cgroupsPath)
+	if err == nil {
+		t.Fatal("Start succeeded with an unwritable pod state dir")
+	}
+	t.Logf("Start: %v", err)
+	for _, dir := range cgroupDirs(cgroupsPath) {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s is left behind (stat: %v)", dir, err)
+		}
+	}
+	if n := len(d.exited); n != 0 {
+		t.Errorf("%d infra processes are still tracked", n)
+	}
+}
+
+// cgroupDirs are the directories of cgroup path on this host.
+func cgroupDirs(path string) []string {
+	if cgroups.Mode() == cgroups.Unified {
+		return []string{filepath.Join("/sys/fs/cgroup", path)}
+	}
+	return []string{filepath.Join("/sys/fs/cgroup/memory", path), filepath.Join("/sys/fs/cgroup/pids", path), filepath.Join("/sys/fs/cgroup/cpu", path)}
+}

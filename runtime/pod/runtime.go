@@ -1,0 +1,251 @@
+package pod
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/slipway-dev/slipway/runtime/names"
+	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"golang.org/x/sync/singleflight"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Network is the node's pod network (package cni, through an adapter).
+type Network interface {
+	// Setup attaches pod p and returns its addresses, IPv4 first.
+	Setup(ctx context.Context, p Sandbox) ([]string, error)
+	// Teardown detaches pod p; it is idempotent.
+	Teardown(ctx context.Context, p Sandbox) error
+}
+
+// InfraRunner runs the process that holds a pod's shared PID namespace.
+type InfraRunner interface {
+	// Start runs it; on error nothing of it is left.
+	Start(ctx context.Context, p Sandbox, cgroupsPath string) error
+	// Stop and Remove succeed when there is nothing to stop or remove.
+	Stop(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+	// Pid is the running infra process's pid.
+	Pid(ctx context.Context, id string) (uint32, error)
+	// Image is the sandbox image every pod's infra runs from; "" means
+	// slipway's own infra binary, run only for a shared PID namespace.
+	Image() string
+}
+
+// Containers is what a pod needs of the container runtime.
+type Containers interface {
+	// StopInPod kills the running containers of pod id.
+	StopInPod(ctx context.Context, podID string) error
+	// RemoveInPod removes every container of pod id.
+	RemoveInPod(ctx context.Context, podID string) error
+}
+
+// Options configure a Runtime. All fields are required.
+type Options struct {
+	Store      *Store
+	Network    Network
+	Infra      InfraRunner
+	Containers Containers
+	// RootDir holds each pod's persistent files (ROOT/pods); StateDir its
+	// namespace pins and shm (STATE/pods).
+	RootDir, StateDir string
+	// CgroupsPath is the OCI cgroups path of a pod's cgroup.
+	CgroupsPath func(parent, id string) (string, error)
+	// EnsureImage pulls the sandbox image unless the node has it.
+	EnsureImage func(ctx context.Context, ref string) error
+}
+
+// Runtime runs pod sandboxes. It owns their lifecycle: the name
+// registry, the per-pod locks (the Store's) and every record write.
+type Runtime struct {
+	opts  Options
+	names *names.Registry
+	// teardowns joins concurrent Stop and Remove calls of one pod.
+	teardowns singleflight.Group
+}
+
+// undoTimeout bounds each cleanup step after a failed Run.
+const undoTimeout = 30 * time.Second
+
+// teardownTimeout bounds a Stop or Remove, which runs to its end even
+// when its caller gives up.
+const teardownTimeout = 5 * time.Minute
+
+// NewRuntime returns a Runtime with the names of the pods already in the
+// store bound.
+func NewRuntime(opts Options) *Runtime {
+	r := &Runtime{opts: opts, names: names.New()}
+	for _, p := range opts.Store.List() {
+		r.names.Bind(p.Name(), p.ID)
+	}
+	return r
+}
+
+// Run creates a ready pod: pinned namespaces (no pause image), its shared
+// files, the network and, for a shared PID namespace or a sandbox image,
+// the infra process. config must be valid. A retried call with the same
+// pod name returns the first call's pod ID, waiting for it while it runs.
+// On error nothing of the pod is left.
+func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, runtimeHandler string) (_ string, retErr error) {
+	id := newID()
+	creation, existing, err := r.names.Reserve(ctx, Name(config.Metadata), id)
+	if err != nil {
+		return "", err
+	}
+	if creation == nil {
+		log.G(ctx).WithField("podsandboxid", existing).Debug("pod exists; returning it")
+		return existing, nil
+	}
+	defer func() { creation.Finish(retErr == nil) }()
+	ctx = log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", id))
+
+	p := Sandbox{
+		ID:             id,
+		Config:         config,
+		RuntimeHandler: runtimeHandler,
+		CreatedAt:      time.Now(),
+		State:          runtimeapi.PodSandboxState_SANDBOX_READY,
+		Dir:            filepath.Join(r.opts.RootDir, id),
+	}
+	stateDir := filepath.Join(r.opts.StateDir, id)
+	undo := func(what string, fn func(context.Context) error) {
+		if retErr == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			log.G(ctx).WithError(err).Warnf("undoing %s after failed RunPodSandbox", what)
+		}
+	}
+
+	defer undo("pod dirs", func(context.Context) error {
+		return errors.Join(os.RemoveAll(p.Dir), os.RemoveAll(stateDir))
+	})
+	hostname, err := hostname(config)
+	if err != nil {
+		return "", err
+	}
+	if err := WriteFiles(p.Dir, config, hostname); err != nil {
+		return "", err
+	}
+
+	nsOpts := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	pinReq := namespaces.Request{Dir: filepath.Join(stateDir, "ns"), Sysctls: config.GetLinux().GetSysctls()}
+	if nsOpts.GetNetwork() != runtimeapi.NamespaceMode_NODE {
+		pinReq.Kinds = append(pinReq.Kinds, namespaces.Net, namespaces.UTS)
+		pinReq.Hostname = hostname
+	}
+	if nsOpts.GetIpc() != runtimeapi.NamespaceMode_NODE {
+		pinReq.Kinds = append(pinReq.Kinds, namespaces.IPC)
+	}
+	if p.Namespaces, err = namespaces.Pin(pinReq); err != nil {
+		return "", err
+	}
+	defer undo("namespaces", func(context.Context) error { return unpinAll(p.Namespaces) })
+
+	if nsOpts.GetIpc() != runtimeapi.NamespaceMode_NODE {
+		p.ShmPath = filepath.Join(stateDir, "shm")
+		defer undo("shm", func(context.Context) error { return UnmountShm(p.ShmPath) })
+		if err := MountShm(p.ShmPath); err != nil {
+			return "", err
+		}
+	}
+
+	// The network and the infra process are independent: set them up at
+	// once. Setup can allocate and then fail, so its undo comes first.
+	var setups sync.WaitGroup
+	var netErr, infraErr error
+	var ips []string
+	if !p.HostNetwork() {
+		netPod := p
+		defer undo("pod network", func(ctx context.Context) error { return r.opts.Network.Teardown(ctx, netPod) })
+		setups.Go(func() {
+			if ips, netErr = r.opts.Network.Setup(ctx, netPod); netErr != nil {
+				netErr = fmt.Errorf("setting up pod network: %w", netErr)
+			}
+		})
+	}
+	if sandboxImage := r.opts.Infra.Image(); nsOpts.GetPid() == runtimeapi.NamespaceMode_POD || sandboxImage != "" {
+		p.Infra = true
+		defer undo("infra process", func(ctx context.Context) error { return r.opts.Infra.Remove(ctx, id) })
+		infraErr = r.startInfra(ctx, p, sandboxImage)
+	}
+	setups.Wait()
+	if err := errors.Join(netErr, infraErr); err != nil {
+		return "", err
+	}
+	p.IPs = ips
+	if err := r.opts.Store.Create(ctx, p); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// startInfra starts p's infra process.
+func (r *Runtime) startInfra(ctx context.Context, p Sandbox, sandboxImage string) error {
+	if err := r.opts.EnsureImage(ctx, sandboxImage); err != nil {
+		return err
+	}
+	cgroupsPath, err := r.opts.CgroupsPath(p.Config.GetLinux().GetCgroupParent(), p.ID)
+	if err != nil {
+		return err
+	}
+	return r.opts.Infra.Start(ctx, p, cgroupsPath)
+}
+
+// WhileReady runs fn with pod id's lock held, if the pod is ready: a pod
+// cannot be stopped or removed while fn creates something in it.
+func (r *Runtime) WhileReady(id string, fn func(Sandbox) error) error {
+	p, err := r.opts.Store.Get(id)
+	if err != nil {
+		return err
+	}
+	unlock := r.opts.Store.Lock(p.ID)
+	defer unlock()
+	if p, err = r.opts.Store.Get(p.ID); err != nil {
+		return err
+	}
+	if p.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		return fmt.Errorf("pod sandbox %s is not ready: %w", p.ID, errdefs.ErrFailedPrecondition)
+	}
+	return fn(p)
+}
+
+// InfraPid is the pid of pod id's infra process.
+func (r *Runtime) InfraPid(ctx context.Context, id string) (uint32, error) {
+	return r.opts.Infra.Pid(ctx, id)
+}
+
+// hostname is the pod's hostname: the config's, else the node's (as
+// containerd and CRI-O do; kubelet always sends one).
+func hostname(config *runtimeapi.PodSandboxConfig) (string, error) {
+	if h := config.GetHostname(); h != "" {
+		return h, nil
+	}
+	return os.Hostname()
+}
+
+func unpinAll(pinned namespaces.Pinned) error {
+	var errs []error
+	for _, path := range pinned {
+		errs = append(errs, namespaces.Unpin(path))
+	}
+	return errors.Join(errs...)
+}
+
+// newID is a random 64-hex-digit ID, the form containerd's CRI uses.
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
