@@ -48,6 +48,15 @@ type faultNode struct {
 // until the spec (or container) that called it ends.
 func startFaultNode(ctx context.Context, mode faultMode) *faultNode {
 	GinkgoHelper()
+	n := &faultNode{mode: mode}
+	n.start(ctx)
+	return n
+}
+
+// start starts n in its mode; see startFaultNode.
+func (n *faultNode) start(ctx context.Context) {
+	GinkgoHelper()
+	mode := n.mode
 	work, err := os.MkdirTemp("", "slipway-fault-")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
@@ -60,7 +69,6 @@ func startFaultNode(ctx context.Context, mode faultMode) *faultNode {
 		_ = os.RemoveAll(work)
 	})
 	DeferCleanup(unmountUnder, work)
-	n := &faultNode{mode: mode}
 	var extra []string
 	if mode == externalContainerd {
 		n.ctrdCfg = embedded.Config{
@@ -79,17 +87,16 @@ func startFaultNode(ctx context.Context, mode faultMode) *faultNode {
 	runtimeSvc = runtimeapi.NewRuntimeServiceClient(n.conn)
 	imageSvc = runtimeapi.NewImageServiceClient(n.conn)
 	DeferCleanup(func() { daemon, runtimeSvc, imageSvc = prevDaemon, prevRuntime, prevImage })
-	return n
 }
 
 // withFaultNode gives the specs of the current ordered container a fault
 // node of mode (set up in BeforeAll, so use the result inside specs only)
 // and checks after each spec that removing every pod leaves nothing.
 func withFaultNode(mode faultMode) *faultNode {
-	node := &faultNode{}
+	node := &faultNode{mode: mode}
 	var baseline leftovers
 	BeforeAll(func(ctx context.Context) {
-		*node = *startFaultNode(ctx, mode)
+		node.start(ctx)
 		pullImage(ctx, busyboxImage, nil)
 		baseline = node.leftoversOf(ctx)
 	})
@@ -116,7 +123,9 @@ func (n *faultNode) startContainerd(ctx context.Context) {
 	Expect(err).NotTo(HaveOccurred())
 	n.external = exec.Command("containerd", "--config", n.ctrdCfg.ConfigPath())
 	n.external.Stdout, n.external.Stderr = logFile, logFile
-	n.external.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// It ends with the test process even if that is killed before its
+	// cleanup runs.
+	n.external.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	Expect(n.external.Start()).To(Succeed())
 	logFile.Close()
 	Eventually(func() error { return embedded.Ping(ctx, n.ctrdCfg.Address()) }).
