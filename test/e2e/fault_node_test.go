@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,7 +42,9 @@ type faultNode struct {
 	*slipwayd
 	// external is the spec's own containerd in externalContainerd mode.
 	external *exec.Cmd
-	ctrdCfg  embedded.Config
+	// externalExited is closed when external has exited.
+	externalExited <-chan struct{}
+	ctrdCfg        embedded.Config
 }
 
 // startFaultNode starts a fault node and points the suite's globals at it
@@ -121,13 +124,26 @@ func (n *faultNode) startContainerd(ctx context.Context) {
 	GinkgoHelper()
 	logFile, err := os.OpenFile(n.ctrdCfg.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	Expect(err).NotTo(HaveOccurred())
-	n.external = exec.Command("containerd", "--config", n.ctrdCfg.ConfigPath())
-	n.external.Stdout, n.external.Stderr = logFile, logFile
+	cmd := exec.Command("containerd", "--config", n.ctrdCfg.ConfigPath())
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// It ends with the test process even if that is killed before its
-	// cleanup runs.
-	n.external.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	Expect(n.external.Start()).To(Succeed())
+	// cleanup runs. Pdeathsig fires when the forking thread ends, so
+	// containerd is started and waited for on a thread locked for its life.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	Expect(<-started).To(Succeed())
 	logFile.Close()
+	n.external, n.externalExited = cmd, exited
 	Eventually(func() error { return embedded.Ping(ctx, n.ctrdCfg.Address()) }).
 		WithTimeout(60 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
 }
@@ -139,7 +155,7 @@ func (n *faultNode) stopContainerd() {
 		return
 	}
 	_ = n.external.Process.Signal(syscall.SIGTERM)
-	_ = n.external.Wait()
+	<-n.externalExited
 	n.external = nil
 }
 
@@ -149,7 +165,7 @@ func (n *faultNode) killContainerd() {
 	GinkgoHelper()
 	if n.mode == externalContainerd {
 		Expect(n.external.Process.Kill()).To(Succeed())
-		_ = n.external.Wait()
+		<-n.externalExited
 		n.external = nil
 		return
 	}
