@@ -165,12 +165,15 @@ func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.I
 // leaseLabel marks the leases container creation takes.
 const leaseLabel = "io.slipway.lease"
 
-// CleanupInterrupted removes what creations and removals that a crash
-// interrupted left: their leases (so containerd's GC removes the
-// snapshots they held) and exit guards without a container. Call it at
-// start-up, before any creation.
+// CleanupInterrupted removes what creations, starts and removals that a
+// crash interrupted left: their leases (so containerd's GC removes the
+// snapshots they held), exit guards without a container, and tasks created
+// but never started. Call it at start-up, before serving.
 func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
 	if err := r.removeStaleGuards(ctx); err != nil {
+		return err
+	}
+	if err := r.deleteUnstartedTasks(ctx); err != nil {
 		return err
 	}
 	ls, err := r.opts.Client.LeasesService().List(ctx, fmt.Sprintf(`labels."%s"`, leaseLabel))
@@ -181,6 +184,35 @@ func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
 		if err := r.opts.Client.LeasesService().Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("deleting stale lease %s: %w", l.ID, err)
 		}
+	}
+	return nil
+}
+
+// deleteUnstartedTasks deletes the tasks that a crash left created but not
+// started, so StartContainer can make them anew.
+func (r *Runtime) deleteUnstartedTasks(ctx context.Context) error {
+	for _, c := range r.opts.Store.List() {
+		if c.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+			continue
+		}
+		task, err := r.Task(ctx, c.ID)
+		if errdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		st, err := task.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Status != containerd.Created {
+			continue // started: Reconcile records it
+		}
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deleting the unstarted task of container %s: %w", c.ID, err)
+		}
+		r.cleanupAttach(ctx, c.ID)
 	}
 	return nil
 }
