@@ -336,27 +336,24 @@ func (r *Runtime) update(ctx context.Context, id string, res *specs.LinuxResourc
 	}); err != nil {
 		return fmt.Errorf("updating container spec: %w", err)
 	}
-	if r.monitorOf(id) != nil {
+	if m := r.monitorOf(id); m != nil {
 		task, err := cc.Task(ctx, nil)
 		if err != nil && !errdefs.IsNotFound(err) {
 			return err
 		}
 		if err == nil {
-			if err := task.Update(ctx, containerd.WithResources(res)); err != nil && !errdefs.IsNotFound(err) && !taskStopped(ctx, task) {
-				return fmt.Errorf("updating running container: %w", err)
+			// A container exiting meanwhile (its shim may go with it) only
+			// has its record updated.
+			if err := task.Update(ctx, containerd.WithResources(res)); err != nil && !errdefs.IsNotFound(err) {
+				if err := exitedOr(m.done, err); err != nil {
+					return fmt.Errorf("updating running container: %w", err)
+				}
 			}
 		}
 	}
 	// Only the resources change: an exit recorded meanwhile stays.
 	_, err = r.opts.Store.Modify(ctx, id, func(c *Container) bool { c.Resources = cri; return true })
 	return err
-}
-
-// taskStopped reports whether task has exited (its exit not yet recorded):
-// a resource update then only changes the record.
-func taskStopped(ctx context.Context, task containerd.Task) bool {
-	st, err := task.Status(ctx)
-	return err == nil && st.Status == containerd.Stopped
 }
 
 // mergeResources overlays the set fields of update on current.
