@@ -238,6 +238,24 @@ func startRaceService(t *testing.T) (*Service, *containerd.Client) {
 	if err := registry.WriteHostsDir(hosts, reg.Addr()); err != nil {
 		t.Fatal(err)
 	}
+	client := startTestContainerd(t, dir)
+	svc, err := NewService(namespaces.WithNamespace(ctx, raceNamespace), Options{Client: client, HostsDir: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchCtx, stopWatch := context.WithCancel(namespaces.WithNamespace(context.Background(), raceNamespace))
+	done := make(chan struct{})
+	go func() { svc.Watch(watchCtx, raceNamespace); close(done) }()
+	t.Cleanup(func() { stopWatch(); <-done })
+	return svc, client
+}
+
+// startTestContainerd starts containerd with its root and state under dir
+// and returns a client for raceNamespace; cleanups stop both.
+func startTestContainerd(t *testing.T, dir string) *containerd.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	cfg := embedded.Config{Binary: raceContainerd, Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state")}
 	d, err := embedded.Start(ctx, cfg)
 	if err != nil {
@@ -249,15 +267,36 @@ func startRaceService(t *testing.T) (*Service, *containerd.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	svc, err := NewService(namespaces.WithNamespace(ctx, raceNamespace), Options{Client: client, HostsDir: hosts})
+	return client
+}
+
+// TestNewServiceDeletesStalePullLeases: the lease of a pull that slipwayd
+// died in is deleted at start; other clients' leases are left alone.
+func TestNewServiceDeletesStalePullLeases(t *testing.T) {
+	requireRealContainerd(t)
+	client := startTestContainerd(t, t.TempDir())
+	ctx := namespaces.WithNamespace(context.Background(), raceNamespace)
+	ls := client.LeasesService()
+	if _, err := ls.Create(ctx, leases.WithID("crashed-pull"), leases.WithLabel(pullLeaseLabel, "true")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.Create(ctx, leases.WithID("someone-else")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewService(ctx, Options{Client: client}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := ls.List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	watchCtx, stopWatch := context.WithCancel(namespaces.WithNamespace(context.Background(), raceNamespace))
-	done := make(chan struct{})
-	go func() { svc.Watch(watchCtx, raceNamespace); close(done) }()
-	t.Cleanup(func() { stopWatch(); <-done })
-	return svc, client
+	var ids []string
+	for _, l := range list {
+		ids = append(ids, l.ID)
+	}
+	if !equal(ids, []string{"someone-else"}) {
+		t.Errorf("leases after NewService: %v, want [someone-else]", ids)
+	}
 }
 
 // raceRegistryImages builds the images of raceImages: a base layer shared
