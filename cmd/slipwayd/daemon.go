@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -14,6 +15,7 @@ import (
 	"github.com/slipway-dev/slipway/cri"
 	"github.com/slipway-dev/slipway/runtime/embedded"
 	"github.com/slipway-dev/slipway/runtime/images"
+	"golang.org/x/sys/unix"
 )
 
 const shutdownTimeout = 10 * time.Second
@@ -21,8 +23,8 @@ const shutdownTimeout = 10 * time.Second
 // run wires slipwayd together and serves until ctx is cancelled (SIGTERM or
 // SIGINT), then shuts down cleanly: containers stay running in their shims.
 func run(ctx context.Context, cfg Config) error {
-	if err := os.MkdirAll(cfg.State, 0o711); err != nil {
-		return fmt.Errorf("creating state dir: %w", err)
+	if err := makeStateDir(cfg.State); err != nil {
+		return err
 	}
 	address := cfg.Containerd.Address
 	if address == "" {
@@ -124,15 +126,55 @@ func run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// listenUnix listens on a root-only unix socket, replacing a stale one.
+// makeStateDir creates slipwayd's state directory (mode 0711) or, when it
+// exists writable by group or others (a Kubernetes emptyDir is 0777), takes
+// those write bits away: the sockets live in it. A sticky directory (/tmp)
+// is shared with other users and refused.
+func makeStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("creating state dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	mode := fi.Mode()
+	if mode.Perm()&0o022 == 0 {
+		return nil
+	}
+	if mode&os.ModeSticky != 0 {
+		return fmt.Errorf("state dir %s is a shared directory (mode %v): give slipwayd a directory of its own", dir, mode)
+	}
+	if err := os.Chmod(dir, mode.Perm()&^0o022); err != nil {
+		return fmt.Errorf("making state dir %s writable by its owner only: %w", dir, err)
+	}
+	return nil
+}
+
+// listenUnix listens on a root-only unix socket, replacing a stale one. The
+// socket is mode 0600 from its creation, not only after a chmod that a
+// client could race. Its directory, created 0711 when missing, must not be
+// writable by other users, who could replace the socket with their own.
 func listenUnix(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("creating socket dir: %w", err)
+	}
+	if err := checkSocketDir(dir); err != nil {
+		return nil, err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing stale socket: %w", err)
 	}
-	l, err := net.Listen("unix", path)
+	// Linux creates the socket file with the mode of the socket's inode.
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var chmodErr error
+		if err := c.Control(func(fd uintptr) { chmodErr = unix.Fchmod(int(fd), 0o600) }); err != nil {
+			return err
+		}
+		return chmodErr
+	}}
+	l, err := lc.Listen(context.Background(), "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
@@ -141,6 +183,22 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("restricting %s to root: %w", path, err)
 	}
 	return l, nil
+}
+
+// checkSocketDir refuses a socket directory that a user other than root
+// (or slipwayd's own user) owns or that every user can write.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("socket dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("socket dir %s is writable by every user (mode %v), who could replace the socket: use a directory only root can write", dir, fi.Mode())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("socket dir %s belongs to uid %d, who could replace the socket: use a directory root owns", dir, st.Uid)
+	}
+	return nil
 }
 
 // containerdHealth answers the CRI's RuntimeReady condition.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/containerd/log"
@@ -19,7 +20,9 @@ import (
 type StreamingConfig struct {
 	// Address is the TCP host:port the server listens on; port 0 picks a
 	// free port. The session URLs carry the address the server listens
-	// on, so use a concrete IP that kubelet (or crictl) can reach.
+	// on, so use a concrete IP that kubelet (or crictl) can reach. A host
+	// other than a loopback IP or "localhost" needs TLSCert and TLSKey: the
+	// sessions run commands in containers.
 	Address string `toml:"address" json:"address"`
 	// TLSCert and TLSKey, both set, serve https; both empty serve http.
 	TLSCert string `toml:"tls_cert" json:"tlsCert"`
@@ -65,10 +68,32 @@ func (s StreamingConfig) validate() error {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return errors.New("streaming.tls_cert and streaming.tls_key must be set together")
 	}
+	loopback, err := isLoopbackAddress(s.Address)
+	if err != nil {
+		return err
+	}
+	if !loopback && s.TLSCert == "" {
+		return fmt.Errorf("streaming.address %q is not a loopback address: serving exec, attach and port-forward "+
+			"sessions beyond this node needs streaming.tls_cert and streaming.tls_key", s.Address)
+	}
 	if _, err := s.idleTimeout(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// isLoopbackAddress reports whether host:port names a loopback host: a
+// loopback IP or "localhost". An empty host (all interfaces) is not.
+func isLoopbackAddress(address string) (bool, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return false, fmt.Errorf("streaming.address must be host:port, got %q: %w", address, err)
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
 }
 
 func (s StreamingConfig) idleTimeout() (time.Duration, error) {

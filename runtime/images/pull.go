@@ -26,12 +26,28 @@ type Credentials func(host string) (username, secret string, err error)
 // Pull fetches ref from its registry (through the hosts directory's mirrors),
 // unpacks it for the snapshotter and records it under its reference and its
 // repo@digest reference. creds may be nil for anonymous pulls.
+//
+// A pull holds its repository's lock (see Remove) and a containerd lease
+// from its first fetch until its records exist and the index holds them, so
+// a concurrent removal can neither collect what the pull fetched (content
+// and snapshots) nor delete its records before it reads them back.
 func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Image, error) {
 	named, err := ParseReference(ref)
 	if err != nil {
 		return Image{}, err
 	}
 	name := named.String()
+	unlock, err := s.repos.lock(ctx, repository(named))
+	if err != nil {
+		return Image{}, fmt.Errorf("pulling image %q: waiting for other work on its repository: %w", ref, err)
+	}
+	defer unlock()
+	ctx, release, err := s.lease(ctx)
+	if err != nil {
+		return Image{}, fmt.Errorf("pulling image %q: %w", ref, err)
+	}
+	defer release()
+
 	log.G(ctx).WithField("image", name).Debug("pulling image")
 	img, err := s.opts.Client.Pull(ctx, name,
 		containerd.WithResolver(s.resolver(ctx, creds)),

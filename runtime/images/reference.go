@@ -2,6 +2,7 @@ package images
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -44,4 +45,31 @@ func digestReference(named reference.Named, dgst digest.Digest) (string, error) 
 		return "", err
 	}
 	return canonical.String(), nil
+}
+
+// repository is the repository of named without tag or digest
+// ("docker.io/library/busybox").
+func repository(named reference.Named) string { return named.Name() }
+
+// repositories are the repositories of refs, sorted and without repeats;
+// references that do not parse are left out.
+func repositories(refs []string) []string {
+	var repos []string
+	for _, r := range refs {
+		if named, err := reference.ParseNormalizedNamed(r); err == nil {
+			repos = append(repos, repository(named))
+		}
+	}
+	slices.Sort(repos)
+	return slices.Compact(repos)
+}
+
+// subset reports whether every element of a is in sorted b.
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if _, found := slices.BinarySearch(b, x); !found {
+			return false
+		}
+	}
+	return true
 }

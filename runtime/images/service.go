@@ -25,10 +25,16 @@ type Options struct {
 }
 
 // Service pulls, lists, inspects and removes images in one containerd
-// namespace. Reads are served from an in-memory Index.
+// namespace. Reads are served from an in-memory Index. A Service must be the
+// only slipwayd pulling in its namespace: at start it deletes the pull
+// leases it finds, as left by a slipwayd that died while pulling.
 type Service struct {
 	opts  Options
 	index *Index
+	// repos serializes pulls and removals per image repository
+	// ("docker.io/library/busybox"): a pull holds its repository, a
+	// removal every repository the image has a reference in.
+	repos keyLocks
 }
 
 // NewService builds a Service and syncs its index from containerd.
@@ -42,6 +48,9 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 	s := &Service{
 		opts:  opts,
 		index: NewIndex(opts.Client.ImageService(), opts.Client.ContentStore(), platforms.Default()),
+	}
+	if err := s.deleteStaleLeases(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.index.Sync(ctx); err != nil {
 		return nil, err
@@ -59,15 +68,51 @@ func (s *Service) List() []Image { return s.index.List() }
 func (s *Service) Sync(ctx context.Context) error { return s.index.Sync(ctx) }
 
 // Remove deletes every reference of the image named by ref (ID, tag or
-// digest). A missing image is not an error.
+// digest). A missing image is not an error. It holds the lock of every
+// repository the image has a reference in, so it waits for pulls into them
+// and a pull waits for it; a pull into another repository of the same
+// content is protected by its lease instead.
 func (s *Service) Remove(ctx context.Context, ref string) error {
-	img, err := s.index.Get(ref)
-	if errdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	for range removeAttempts {
+		img, err := s.index.Get(ref)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		repos := repositories(img.References)
+		unlock, err := s.repos.lock(ctx, repos...)
+		if err != nil {
+			return fmt.Errorf("removing image %q: waiting for pulls of it: %w", ref, err)
+		}
+		// A pull may have moved or added references while we waited.
+		img, err = s.index.Get(ref)
+		switch {
+		case errdefs.IsNotFound(err):
+			unlock()
+			return nil
+		case err != nil:
+			unlock()
+			return err
+		case !subset(repositories(img.References), repos):
+			unlock()
+			continue
+		}
+		err = s.removeLocked(ctx, img)
+		unlock()
 		return err
 	}
+	return fmt.Errorf("removing image %q: its references kept changing: %w", ref, errdefs.ErrAborted)
+}
+
+// removeAttempts bounds how often Remove starts over when pulls keep adding
+// references in repositories it does not hold.
+const removeAttempts = 5
+
+// removeLocked deletes img's records and collects its content; the caller
+// holds the locks of all its repositories.
+func (s *Service) removeLocked(ctx context.Context, img Image) error {
 	store := s.opts.Client.ImageService()
 	for i, name := range img.References {
 		var opts []images.DeleteOpt

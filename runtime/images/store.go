@@ -20,10 +20,20 @@ import (
 // Index is the in-memory view of the images in one containerd namespace,
 // rebuilt from containerd by Sync and kept current by Refresh. Reads never
 // call containerd.
+//
+// Refreshes of one name run one at a time, and a Sync runs alone, so what
+// the index holds for a name is what containerd held when the last Refresh
+// (or Sync) of it read containerd: a Refresh that read before a deletion
+// cannot apply after the Refresh that read after it.
 type Index struct {
 	records  images.Store
 	content  content.Provider
 	platform platforms.MatchComparer
+
+	// syncMu is held exclusively by Sync and shared by Refresh.
+	syncMu sync.RWMutex
+	// names serializes Refresh per record name.
+	names keyLocks
 
 	mu sync.RWMutex
 	// byID maps image ID to its entry; mu guards it.
@@ -60,6 +70,8 @@ func NewIndex(records images.Store, provider content.Provider, platform platform
 // Sync rebuilds the index from every image record in containerd. Records
 // whose content is missing for the node's platform are skipped and logged.
 func (x *Index) Sync(ctx context.Context) error {
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
 	list, err := x.records.List(ctx)
 	if err != nil {
 		return fmt.Errorf("listing images: %w", err)
@@ -89,6 +101,13 @@ func (x *Index) Sync(ctx context.Context) error {
 // Refresh re-reads the record called name from containerd and moves it to
 // the image it now resolves to, or drops it when the record is gone.
 func (x *Index) Refresh(ctx context.Context, name string) error {
+	x.syncMu.RLock()
+	defer x.syncMu.RUnlock()
+	unlock, err := x.names.lock(ctx, name)
+	if err != nil {
+		return fmt.Errorf("refreshing image %q: %w", name, err)
+	}
+	defer unlock()
 	rec, err := x.records.Get(ctx, name)
 	if errdefs.IsNotFound(err) {
 		x.mu.Lock()
