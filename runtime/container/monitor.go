@@ -51,7 +51,9 @@ func (r *Runtime) arm(ctx context.Context, id string, task containerd.Task, exit
 		m.pid = task.Pid()
 	}
 	r.monitors[id] = m
-	go r.follow(context.WithoutCancel(ctx), id, m, task, exitC)
+	// The monitor outlives the call that armed it, and logs as its own.
+	ctx = log.WithLogger(context.WithoutCancel(ctx), log.L.WithField("containerid", id))
+	go r.follow(ctx, id, m, task, exitC)
 	return m, true
 }
 
@@ -66,7 +68,7 @@ func (r *Runtime) monitorOf(id string) *monitor {
 // broken wait (containerd died or restarted) is not an exit: it waits on
 // the task again once containerd answers.
 func (r *Runtime) follow(ctx context.Context, id string, m *monitor, task containerd.Task, exitC <-chan containerd.ExitStatus) {
-	logger := log.G(ctx).WithField("containerid", id)
+	logger := log.G(ctx)
 	backoff := retryMin
 	for {
 		if exitC == nil {
@@ -176,7 +178,7 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 		if err == nil || errdefs.IsNotFound(err) || r.stopped() {
 			break
 		}
-		log.G(ctx).WithError(err).WithField("containerid", id).Warn("recording container exit; retrying")
+		log.G(ctx).WithError(err).Warn("recording container exit; retrying")
 		backoff = r.sleep(backoff)
 	}
 	if r.stopped() {
@@ -186,7 +188,7 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	}
 	if task != nil {
 		if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-			log.G(ctx).WithError(err).WithField("containerid", id).Warn("deleting exited task (Reconcile retries)")
+			log.G(ctx).WithError(err).Warn("deleting exited task (Reconcile retries)")
 		}
 		// Delete closes the task's IO only when it succeeds; a task removed
 		// meanwhile must release it too (LogIO's may hold a logger open).
