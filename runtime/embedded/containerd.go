@@ -120,28 +120,18 @@ func (d *Containerd) spawn(ctx context.Context) (<-chan struct{}, error) {
 		Setpgid:   true,            // a terminal's ^C reaches slipwayd only
 		Pdeathsig: syscall.SIGTERM, // containerd ends with slipwayd, even on a crash
 	}
-	// Pdeathsig fires when the parent THREAD ends, and Go ends a thread
-	// whenever a goroutine exits locked to it (slipwayd does that after
-	// joining a pod's namespaces). So containerd is started and waited
-	// for on a thread of its own, locked for containerd's whole life.
-	started := make(chan error, 1)
+	waited, err := StartTied(cmd)
+	if err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting containerd: %w", err)
+	}
 	exited := make(chan struct{})
 	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		err := cmd.Wait()
+		err := <-waited
 		logFile.Close()
 		log.G(ctx).WithField("pid", cmd.Process.Pid).WithField("status", exitStatus(err)).Info("containerd exited")
 		close(exited)
 	}()
-	if err := <-started; err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting containerd: %w", err)
-	}
 	if err := os.WriteFile(d.cfg.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
 		log.G(ctx).WithError(err).Warn("writing containerd pid file")
 	}
@@ -150,6 +140,29 @@ func (d *Containerd) spawn(ctx context.Context) (<-chan struct{}, error) {
 	d.mu.Unlock()
 	log.G(ctx).WithField("pid", cmd.Process.Pid).WithField("address", d.cfg.Address()).Info("started containerd")
 	return exited, nil
+}
+
+// StartTied starts cmd, whose SysProcAttr.Pdeathsig ties it to this
+// process, and returns a channel that gets cmd.Wait's result. Pdeathsig
+// fires when the parent THREAD ends, and Go ends a thread whenever a
+// goroutine exits locked to it (slipwayd does so after joining a pod's
+// namespaces); so cmd is started and waited for on a thread locked for
+// cmd's whole life.
+func StartTied(cmd *exec.Cmd) (<-chan error, error) {
+	started, waited := make(chan error, 1), make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		waited <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return waited, nil
 }
 
 // supervise restarts containerd after each exit, with exponential backoff

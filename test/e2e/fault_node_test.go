@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -127,22 +126,13 @@ func (n *faultNode) startContainerd(ctx context.Context) {
 	cmd := exec.Command("containerd", "--config", n.ctrdCfg.ConfigPath())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// It ends with the test process even if that is killed before its
-	// cleanup runs. Pdeathsig fires when the forking thread ends, so
-	// containerd is started and waited for on a thread locked for its life.
+	// cleanup runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	started, exited := make(chan error, 1), make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	Expect(<-started).To(Succeed())
+	waited, err := embedded.StartTied(cmd)
+	Expect(err).NotTo(HaveOccurred())
 	logFile.Close()
+	exited := make(chan struct{})
+	go func() { <-waited; close(exited) }()
 	n.external, n.externalExited = cmd, exited
 	Eventually(func() error { return embedded.Ping(ctx, n.ctrdCfg.Address()) }).
 		WithTimeout(60 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
