@@ -76,6 +76,9 @@ func badInputCases() []badInputCase {
 		badPod("bad bandwidth annotation", "config.annotations", func(c *runtimeapi.PodSandboxConfig) {
 			c.Annotations["kubernetes.io/ingress-bandwidth"] = "fast"
 		}),
+		badPod("bandwidth annotation that would take ParseQuantity minutes", "config.annotations", func(c *runtimeapi.PodSandboxConfig) {
+			c.Annotations["kubernetes.io/egress-bandwidth"] = "99999999999999999999999999999999999999e-99999999"
+		}),
 		// Pod log directory.
 		badPod("relative log directory", "config.log_directory", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "var/log/pods/x" }),
 		badPod("log directory with ..", "config.log_directory", func(c *runtimeapi.PodSandboxConfig) { c.LogDirectory = "/var/log/pods/../../etc" }),
@@ -287,13 +290,18 @@ func TestBadInputIsInvalidArgument(t *testing.T) {
 	}
 }
 
-// The kubelet-shaped requests pass validation: the table's cases fail for
-// the one thing each changes.
+// The kubelet-shaped requests pass validation, so the table's cases fail
+// for the one thing each changes.
+// So are the fuzz seeds, so that fuzzing starts past validation.
 func TestKubeletRequestsAreValid(t *testing.T) {
-	if err := validatePodConfig(kubeletPodConfig(), "cgroupfs"); err != nil {
-		t.Errorf("pod: %v", err)
+	for i, req := range podSeeds() {
+		if err := validatePodConfig(req.Config, "cgroupfs"); err != nil {
+			t.Errorf("pod seed %d: %v", i, err)
+		}
 	}
-	if err := validateContainerRequest(kubeletContainerRequest(readyPod)); err != nil {
-		t.Errorf("container: %v", err)
+	for i, req := range containerSeeds() {
+		if err := validateContainerRequest(req); err != nil {
+			t.Errorf("container seed %d: %v", i, err)
+		}
 	}
 }

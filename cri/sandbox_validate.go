@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -43,8 +44,8 @@ func validatePodConfig(c *runtimeapi.PodSandboxConfig, cgroupDriver string) erro
 	if err := validateMetadataMaps("config", c.GetLabels(), c.GetAnnotations()); err != nil {
 		return err
 	}
-	if _, err := cni.BandwidthFromAnnotations(c.GetAnnotations()); err != nil {
-		return fmt.Errorf("config.annotations: %w", err)
+	if err := validateBandwidth(c.GetAnnotations()); err != nil {
+		return err
 	}
 	if dir := c.GetLogDirectory(); dir != "" {
 		if !filepath.IsAbs(dir) || strings.ContainsRune(dir, 0) || slices.Contains(strings.Split(dir, "/"), "..") {
@@ -177,6 +178,28 @@ func validateMetadataMaps(parent string, labels, annotations map[string]string) 
 			return fmt.Errorf("%s: %d bytes of keys and values are more than the %d kube-apiserver allows: %w",
 				field, size, maxMetadataBytes, errdefs.ErrInvalidArgument)
 		}
+	}
+	return nil
+}
+
+// bandwidthQuantity is the form of a bandwidth annotation's value that
+// resource.ParseQuantity parses in bounded time: a decimal of at most 64
+// characters with a suffix or an exponent of at most two digits. A long
+// mantissa with an exponent such as e-99999999 keeps ParseQuantity
+// rounding with numbers of millions of digits, for minutes (found while
+// writing FuzzValidatePodConfig; kubelet's pods can carry any annotation).
+var bandwidthQuantity = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2}|[KMGTPE]i|[numkMGTPE])?$`)
+
+// validateBandwidth checks the pod's bandwidth annotations, which the pod
+// network reads (cni.BandwidthFromAnnotations).
+func validateBandwidth(annotations map[string]string) error {
+	for _, key := range []string{cni.IngressBandwidthAnnotation, cni.EgressBandwidthAnnotation} {
+		if v, ok := annotations[key]; ok && (len(v) > 64 || !bandwidthQuantity.MatchString(v)) {
+			return fmt.Errorf("config.annotations: %s: %q is not a quantity such as 10M: %w", key, truncate(v, 80), errdefs.ErrInvalidArgument)
+		}
+	}
+	if _, err := cni.BandwidthFromAnnotations(annotations); err != nil {
+		return fmt.Errorf("config.annotations: %w", err)
 	}
 	return nil
 }
