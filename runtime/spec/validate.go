@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/slipway-dev/slipway/runtime/pod"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -17,10 +17,12 @@ import (
 // neither its pod, its image nor its rootfs, against this node's facts
 // (DetectHost), so that a caller can refuse a bad config before it creates
 // anything. The checks are the ones Opts makes (the same option
-// constructors run), so a config ValidateConfig accepts fails Opts only
-// for reasons of its pod or image: a relative Localhost seccomp profile
-// (resolved under Input.SeccompRoot), the image's command and user, the
-// pod's PID namespace, the log path's symlinks. Errors are those of Opts.
+// constructors run; for namespaces, the pod-independent part), so a config
+// ValidateConfig accepts fails Opts only for reasons of its pod, image or
+// files: whether the pod allows its namespace modes, a relative Localhost
+// seccomp profile (resolved under Input.SeccompRoot), the image's command
+// and user, the log path's symlinks, and an image volume's host path,
+// which the caller fills in after validation. Errors are those of Opts.
 func ValidateConfig(c *runtimeapi.ContainerConfig) error {
 	return validateConfig(c, DetectHost())
 }
@@ -33,14 +35,15 @@ func validateConfig(c *runtimeapi.ContainerConfig, h Host) error {
 		return unsupported("CDI_devices", "CDI devices are not supported")
 	}
 	sc := c.GetLinux().GetSecurityContext()
-	// A stand-in pod and image: the checks that need the real ones run in
-	// Opts. With Infra and a target pid every PID mode is possible here.
-	anyPod := pod.Sandbox{Infra: true, Config: &runtimeapi.PodSandboxConfig{}}
+	// A stand-in image: the checks that need the real one run in Opts.
 	anyImage := ocispec.ImageConfig{Cmd: []string{"sh"}}
 	checks := []func() error{
 		func() error { _, err := processOpt(c, anyImage, "validating"); return err },
-		func() error { _, err := namespacesOpt(anyPod, sc.GetNamespaceOptions(), 1, 1, false); return err },
-		func() error { _, err := mountsOpt(c.GetMounts(), nil, h, lookupMount); return err },
+		func() error { return checkNamespaceModes(sc.GetNamespaceOptions()) },
+		func() error {
+			_, err := mountsOpt(withImageVolumeStandIns(c.GetMounts()), nil, h, lookupMount)
+			return err
+		},
 		func() error { _, err := devicesOpt(c.GetDevices()); return err },
 		func() error { _, err := capabilitiesOpt(sc.GetCapabilities(), h.Capabilities); return err },
 		func() error { _, err := userOpt(sc, "", nil); return err },
@@ -55,6 +58,41 @@ func validateConfig(c *runtimeapi.ContainerConfig, h Host) error {
 		}
 	}
 	return nil
+}
+
+// checkNamespaceModes makes the checks of namespacesOpt that need no pod:
+// known modes, and a target for TARGET. Whether the pod allows the mode
+// (a shared PID namespace, a user namespace) is for Opts.
+func checkNamespaceModes(ns *runtimeapi.NamespaceOption) error {
+	switch mode := ns.GetPid(); mode {
+	case runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_NODE:
+	case runtimeapi.NamespaceMode_TARGET:
+		if ns.GetTargetId() == "" {
+			return invalid("linux.security_context.namespace_options.target_id", "is required with PID mode TARGET")
+		}
+	default:
+		return invalid(pidNamespaceField, "unknown mode %d", mode)
+	}
+	if mode := ns.GetUsernsOptions().GetMode(); mode != runtimeapi.NamespaceMode_NODE && mode != runtimeapi.NamespaceMode_POD {
+		return invalid(usernsField, "mode %s is not allowed for user namespaces", mode)
+	}
+	return nil
+}
+
+// withImageVolumeStandIns is mounts with a stand-in host path for each
+// image volume that has none yet: the caller mounts image volumes (after
+// validation) and gives their host paths to Opts, which checks them.
+func withImageVolumeStandIns(mounts []*runtimeapi.Mount) []*runtimeapi.Mount {
+	out := make([]*runtimeapi.Mount, len(mounts))
+	for i, m := range mounts {
+		out[i] = m
+		if m != nil && m.HostPath == "" && m.Image != nil {
+			standIn := proto.CloneOf(m)
+			standIn.HostPath = "/image-volume"
+			out[i] = standIn
+		}
+	}
+	return out
 }
 
 // checkSeccomp makes seccompOpt's checks, a relative Localhost profile's

@@ -29,6 +29,19 @@ func TestValidateConfig(t *testing.T) {
 		{name: "critest-like", change: func(*Input) {}},
 		{name: "existing absolute Localhost profile", change: func(in *Input) { sc(in).Seccomp = localhost(profile) }},
 		{name: "relative Localhost profile: checked by Opts", change: func(in *Input) { sc(in).Seccomp = localhost("under-root.json") }},
+		{
+			name: "image volume: the caller gives its host path later",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Image: &runtimeapi.ImageSpec{Image: "models:1"}})
+			},
+		},
+		{
+			name: "image volume with a bad container path",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/a/../models", Image: &runtimeapi.ImageSpec{Image: "models:1"}})
+			},
+			err: "mounts[1].container_path",
+		},
 		{name: "nil config", change: func(in *Input) { in.Config = nil }, err: "config: is required"},
 		{name: "negative cpu_shares", change: func(in *Input) { res(in).CpuShares = -2 }, err: "linux.resources.cpu_shares: -2 is negative"},
 		{name: "cpu_quota below -1", change: func(in *Input) { res(in).CpuQuota = -2 }, err: "linux.resources.cpu_quota"},
