@@ -2,9 +2,9 @@ package cri
 
 import (
 	"context"
-	"os"
-	"path/filepath"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slipway-dev/slipway/runtime/container"
@@ -238,11 +238,35 @@ func badInputCases() []badInputCase {
 	return cases
 }
 
+// guardedPods is the PodRuntime of the bad-input tests: Stop, Remove and
+// InfraPid are a real pod.Runtime's over the test's store (they check the
+// ID before touching anything); Run and WhileReady, which create, record
+// that a request got past validation and fail.
+type guardedPods struct {
+	*pod.Runtime
+	mu      sync.Mutex
+	reached []string
+}
+
+var _ PodRuntime = (*guardedPods)(nil)
+
+func (g *guardedPods) reach(call string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.reached = append(g.reached, call)
+	return fmt.Errorf("%s reached the pod runtime", call)
+}
+
+func (g *guardedPods) Run(context.Context, *runtimeapi.PodSandboxConfig, string) (string, error) {
+	return "", g.reach("Run")
+}
+
+func (g *guardedPods) WhileReady(string, func(pod.Sandbox) error) error { return g.reach("WhileReady") }
+
 // badInputServer is a Server with a ready pod and a running container and
-// no runtime behind them: a request that got past validation would fail
-// with another code (or panic, answered Internal). Pods it would make go
-// under a path that cannot be created.
-func badInputServer(t *testing.T) *Server {
+// no container runtime: a request that got past validation fails with
+// another code (or panics, answered Internal), and guardedPods records it.
+func badInputServer(t *testing.T) (*Server, *guardedPods) {
 	t.Helper()
 	containers := container.NewStore(nil)
 	containers.Put(runningID, container.Container{ID: runningID, PodID: readyPod, State: runtimeapi.ContainerState_CONTAINER_RUNNING})
@@ -250,18 +274,16 @@ func badInputServer(t *testing.T) *Server {
 	existing := kubeletPodConfig()
 	existing.Metadata.Name = "existing"
 	pods.Put(readyPod, pod.Sandbox{ID: readyPod, Config: existing, State: runtimeapi.PodSandboxState_SANDBOX_READY})
-	file := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return NewServer(Options{
-		Images: &fakeImages{}, Pods: pods, ContainerStore: containers, Streaming: &recordingStreams{},
-		PodRootDir: filepath.Join(file, "pods"), PodStateDir: filepath.Join(file, "state"), CgroupDriver: "cgroupfs",
+	guard := &guardedPods{Runtime: pod.NewRuntime(pod.Options{Store: pods})}
+	s := NewServer(Options{
+		Images: &fakeImages{}, PodRuntime: guard, Pods: pods, ContainerStore: containers,
+		Streaming: &recordingStreams{}, CgroupDriver: "cgroupfs",
 	})
+	return s, guard
 }
 
 func TestBadInputIsInvalidArgument(t *testing.T) {
-	s := badInputServer(t)
+	s, guard := badInputServer(t)
 	client, stop := serveForTest(t, s)
 	defer stop()
 	ctx := context.Background()
@@ -277,16 +299,14 @@ func TestBadInputIsInvalidArgument(t *testing.T) {
 			}
 		})
 	}
+	if len(guard.reached) > 0 {
+		t.Errorf("requests reached the pod runtime: %v", guard.reached)
+	}
 	if n := len(s.opts.Pods.List()); n != 1 {
 		t.Errorf("%d pods, want the 1 there was", n)
 	}
 	if n := len(s.opts.ContainerStore.List()); n != 1 {
 		t.Errorf("%d containers, want the 1 there was", n)
-	}
-	// No name stays reserved by a refused request.
-	creation, _, err := s.podNames.Reserve(ctx, pod.Name(kubeletPodConfig().Metadata), "fresh")
-	if err != nil || creation == nil {
-		t.Errorf("pod name reserved after refused requests: %v", err)
 	}
 }
 

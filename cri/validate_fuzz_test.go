@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
-	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"github.com/slipway-dev/slipway/cni"
 	"github.com/slipway-dev/slipway/runtime/pod"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -120,9 +120,14 @@ func checkValidPod(t *testing.T, c *runtimeapi.PodSandboxConfig) {
 			t.Fatalf("valid pod with resolv.conf word %q", w)
 		}
 	}
-	p := pod.Sandbox{ID: strings.Repeat("a", 64), Config: c, Namespaces: namespaces.Pinned{namespaces.Net: "/run/netns/x"}}
-	if _, err := cniPod(p); err != nil {
-		t.Fatalf("valid pod, but its network description fails: %v", err)
+	// What the pod network gets: CNI_ARGS and bandwidth.
+	for _, v := range []string{md.GetName(), md.GetNamespace(), md.GetUid()} {
+		if strings.ContainsAny(v, ";=") {
+			t.Fatalf("valid pod with metadata %q, which breaks CNI_ARGS", v)
+		}
+	}
+	if _, err := cni.BandwidthFromAnnotations(c.GetAnnotations()); err != nil {
+		t.Fatalf("valid pod, but its bandwidth annotations fail: %v", err)
 	}
 }
 
