@@ -20,7 +20,13 @@ import (
 )
 
 // validatePodConfig checks a RunPodSandbox config before anything is
-// acquired. Errors are InvalidArgument and name the offending field.
+// acquired. Errors are InvalidArgument and name the offending field:
+// metadata (name, namespace and uid required, CNI_ARGS-safe), labels and
+// annotations (validateMetadataMaps, bandwidth annotations), an absolute
+// log_directory without "..", hostname, DNS servers and words, port
+// mappings, namespace modes, sysctls, the seccomp profile (known type; an
+// absolute Localhost profile must exist), resources and overhead (nothing
+// negative, spec.CheckResources) and the cgroup parent.
 func validatePodConfig(c *runtimeapi.PodSandboxConfig, cgroupDriver string) error {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
