@@ -75,25 +75,6 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
-func validateContainerRequest(req *runtimeapi.CreateContainerRequest) error {
-	invalid := func(field string) error {
-		return fmt.Errorf("%s is required: %w", field, errdefs.ErrInvalidArgument)
-	}
-	switch {
-	case req.GetPodSandboxId() == "":
-		return invalid("pod_sandbox_id")
-	case req.GetConfig() == nil:
-		return invalid("config")
-	case req.GetConfig().GetMetadata() == nil:
-		return invalid("config.metadata")
-	case req.GetConfig().GetMetadata().GetName() == "":
-		return invalid("config.metadata.name")
-	case req.GetConfig().GetImage().GetImage() == "":
-		return invalid("config.image.image")
-	}
-	return nil
-}
-
 // infraPID is the pid of the pod's infra process when it has one.
 func (s *Server) infraPID(ctx context.Context, podID string, infra bool) (int, error) {
 	if !infra {

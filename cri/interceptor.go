@@ -3,6 +3,8 @@ package cri
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -15,14 +17,16 @@ import (
 )
 
 // unaryInterceptor logs every call with its duration and translates the
-// handler's errdefs error to a gRPC status, once, for all RPCs.
+// handler's errdefs error to a gRPC status, once, for all RPCs. A handler
+// that panics fails its call with codes.Internal naming the method; the
+// stack is logged and the daemon keeps serving.
 func unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("rpc", method))
 	start := time.Now()
 	level := logLevelFor(method)
 	log.G(ctx).Log(level, "call")
-	resp, err := handler(ctx, req)
+	resp, err := recoverUnary(ctx, method, req, handler)
 	entry := log.G(ctx).WithField("duration", time.Since(start))
 	if err != nil {
 		err = toStatus(err)
@@ -33,12 +37,13 @@ func unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	return resp, nil
 }
 
-// streamInterceptor does for streaming RPCs what unaryInterceptor does.
+// streamInterceptor does for streaming RPCs what unaryInterceptor does,
+// panic recovery included.
 func streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx := ss.Context()
 	start := time.Now()
 	log.G(ctx).WithField("rpc", info.FullMethod).Info("stream opened")
-	err := handler(srv, ss)
+	err := recoverStream(ctx, info.FullMethod, srv, ss, handler)
 	entry := log.G(ctx).WithField("rpc", info.FullMethod).WithField("duration", time.Since(start))
 	if err != nil {
 		err = toStatus(err)
@@ -47,6 +52,34 @@ func streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 	}
 	entry.Info("stream closed")
 	return nil
+}
+
+// recoverUnary calls handler and turns a panic in it into an Internal
+// error naming method.
+func recoverUnary(ctx context.Context, method string, req any, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, panicked(ctx, method, r)
+		}
+	}()
+	return handler(ctx, req)
+}
+
+// recoverStream is recoverUnary for a streaming handler.
+func recoverStream(ctx context.Context, method string, srv any, ss grpc.ServerStream, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicked(ctx, method, r)
+		}
+	}()
+	return handler(srv, ss)
+}
+
+// panicked logs a recovered panic with its stack and returns the Internal
+// status the caller gets, naming the method and the panic.
+func panicked(ctx context.Context, method string, r any) error {
+	log.G(ctx).WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("handler panicked")
+	return status.Errorf(codes.Internal, "%s panicked: %v (stack in slipwayd's log)", method, r)
 }
 
 // toStatus maps an errdefs (or context) error to its gRPC status; an error

@@ -169,8 +169,8 @@ func validateMount(i int, m *runtimeapi.Mount, h Host) error {
 	if m == nil {
 		return invalid(fmt.Sprintf("mounts[%d]", i), "is null")
 	}
-	if !path.IsAbs(m.ContainerPath) {
-		return invalid(field("container_path"), "%q is not an absolute path", m.ContainerPath)
+	if err := checkAbsPath(field("container_path"), m.ContainerPath); err != nil {
+		return err
 	}
 	if m.HostPath == "" {
 		if m.Image != nil {
@@ -178,8 +178,8 @@ func validateMount(i int, m *runtimeapi.Mount, h Host) error {
 		}
 		return invalid(field("host_path"), "is required")
 	}
-	if !filepath.IsAbs(m.HostPath) {
-		return invalid(field("host_path"), "%q is not an absolute path", m.HostPath)
+	if err := checkAbsPath(field("host_path"), m.HostPath); err != nil {
+		return err
 	}
 	if len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
 		return unsupported(field("uidMappings"), "ID-mapped mounts need a pod user namespace, which slipway does not support")
@@ -203,6 +203,22 @@ func validateMount(i int, m *runtimeapi.Mount, h Host) error {
 		if !bindOptions[o] {
 			return invalid(fmt.Sprintf("mounts[%d].mount_options[%d]", i, j), "%q is not a bind mount flag slipway applies", o)
 		}
+	}
+	return nil
+}
+
+// checkAbsPath refuses a path that is not absolute, has a NUL, or has a
+// ".." element: kubelet sends clean paths, and one that climbs is either a
+// mistake or an attempt to leave the directory it names. Symlinks are
+// another matter: a host path's are resolved when the mount is made (a
+// hostPath volume may be a symlink), and runc resolves a container path's
+// inside the container's rootfs, so they cannot lead out of it.
+func checkAbsPath(field, p string) error {
+	if !path.IsAbs(p) || strings.ContainsRune(p, 0) {
+		return invalid(field, "%q is not an absolute path", p)
+	}
+	if slices.Contains(strings.Split(p, "/"), "..") {
+		return invalid(field, "%q has a \"..\" element", p)
 	}
 	return nil
 }

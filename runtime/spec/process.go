@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -63,7 +64,7 @@ func processOpt(config *runtimeapi.ContainerConfig, image ocispec.ImageConfig, h
 	}
 	cwd := "/"
 	if wd := config.GetWorkingDir(); wd != "" {
-		if !path.IsAbs(wd) {
+		if !path.IsAbs(wd) || strings.ContainsRune(wd, 0) {
 			return nil, invalid("working_dir", "%q is not an absolute path", wd)
 		}
 		cwd = wd
@@ -83,8 +84,13 @@ func processOpt(config *runtimeapi.ContainerConfig, image ocispec.ImageConfig, h
 	env = append(env, hostnameEnv+"="+hostname)
 	env = append(env, image.Env...)
 	for i, e := range config.GetEnvs() {
-		if e.GetKey() == "" {
+		switch k := e.GetKey(); {
+		case k == "":
 			return nil, invalid(fmt.Sprintf("envs[%d].key", i), "is empty")
+		case strings.ContainsAny(k, "=\x00"):
+			return nil, invalid(fmt.Sprintf("envs[%d].key", i), "%q has an = or a NUL", k)
+		case bytes.IndexByte(e.GetValue(), 0) >= 0:
+			return nil, invalid(fmt.Sprintf("envs[%d].value", i), "has a NUL")
 		}
 		env = append(env, e.GetKey()+"="+string(e.GetValue()))
 	}
@@ -105,6 +111,13 @@ func processOpt(config *runtimeapi.ContainerConfig, image ocispec.ImageConfig, h
 // processArgs applies the Kubernetes command and args rules.
 func processArgs(config *runtimeapi.ContainerConfig, image ocispec.ImageConfig) ([]string, error) {
 	command, args := config.GetCommand(), config.GetArgs()
+	for field, list := range map[string][]string{"command": command, "args": args} {
+		for i, a := range list {
+			if strings.ContainsRune(a, 0) {
+				return nil, invalid(fmt.Sprintf("%s[%d]", field, i), "has a NUL")
+			}
+		}
+	}
 	if len(command) == 0 {
 		if len(args) == 0 {
 			args = image.Cmd

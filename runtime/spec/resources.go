@@ -99,25 +99,7 @@ func ResourcesUpdate(r *runtimeapi.LinuxContainerResources) (*specs.LinuxResourc
 func linuxResources(r *runtimeapi.LinuxContainerResources, h Host) (*specs.LinuxResources, error) {
 	field := func(name string) string { return resourcesField + "." + name }
 	res := &specs.LinuxResources{CPU: &specs.LinuxCPU{}, Memory: &specs.LinuxMemory{}}
-	switch {
-	case r.CpuShares < 0:
-		return nil, invalid(field("cpu_shares"), "%d is negative", r.CpuShares)
-	case r.CpuPeriod < 0:
-		return nil, invalid(field("cpu_period"), "%d is negative", r.CpuPeriod)
-	case r.CpuQuota < -1:
-		return nil, invalid(field("cpu_quota"), "%d is neither -1 (no limit) nor a quota", r.CpuQuota)
-	case r.MemoryLimitInBytes < 0:
-		return nil, invalid(field("memory_limit_in_bytes"), "%d is negative", r.MemoryLimitInBytes)
-	case r.MemorySwapLimitInBytes < -1:
-		return nil, invalid(field("memory_swap_limit_in_bytes"), "%d is neither -1 (unlimited) nor a limit", r.MemorySwapLimitInBytes)
-	case r.MemorySwapLimitInBytes > 0 && r.MemoryLimitInBytes > 0 && r.MemorySwapLimitInBytes < r.MemoryLimitInBytes:
-		return nil, invalid(field("memory_swap_limit_in_bytes"), "%d is below memory_limit_in_bytes %d (it counts memory and swap together)",
-			r.MemorySwapLimitInBytes, r.MemoryLimitInBytes)
-	}
-	if err := validateCPUList(field("cpuset_cpus"), r.CpusetCpus); err != nil {
-		return nil, err
-	}
-	if err := validateCPUList(field("cpuset_mems"), r.CpusetMems); err != nil {
+	if err := CheckResources(resourcesField, r); err != nil {
 		return nil, err
 	}
 	if r.CpuShares != 0 {
@@ -141,9 +123,6 @@ func linuxResources(r *runtimeapi.LinuxContainerResources, h Host) (*specs.Linux
 	}
 	for i, l := range r.HugepageLimits {
 		f := fmt.Sprintf("%s[%d]", field("hugepage_limits"), i)
-		if !hugepageSize.MatchString(l.GetPageSize()) {
-			return nil, invalid(f+".page_size", "%q is not a page size such as 2MB", l.GetPageSize())
-		}
 		if !h.Hugetlb {
 			if l.GetLimit() != 0 {
 				return nil, invalid(f, "this node has no hugetlb cgroup controller to limit %s pages with", l.GetPageSize())
@@ -159,6 +138,48 @@ func linuxResources(r *runtimeapi.LinuxContainerResources, h Host) (*specs.Linux
 		res.Unified = maps.Clone(r.Unified)
 	}
 	return res, nil
+}
+
+// CheckResources checks the values of r that need no facts about the
+// node: no negative CPU or memory values (-1 means no limit for cpu_quota
+// and memory_swap_limit_in_bytes), swap not below memory, cpuset lists,
+// hugepage page sizes, oom_score_adj within -1000-1000. field names r in
+// the errors (InvalidArgument); nil r is valid. WithResources and
+// WithOOMScoreAdj make the same checks.
+func CheckResources(field string, r *runtimeapi.LinuxContainerResources) error {
+	if r == nil {
+		return nil
+	}
+	f := func(name string) string { return field + "." + name }
+	switch {
+	case r.CpuShares < 0:
+		return invalid(f("cpu_shares"), "%d is negative", r.CpuShares)
+	case r.CpuPeriod < 0:
+		return invalid(f("cpu_period"), "%d is negative", r.CpuPeriod)
+	case r.CpuQuota < -1:
+		return invalid(f("cpu_quota"), "%d is neither -1 (no limit) nor a quota", r.CpuQuota)
+	case r.MemoryLimitInBytes < 0:
+		return invalid(f("memory_limit_in_bytes"), "%d is negative", r.MemoryLimitInBytes)
+	case r.MemorySwapLimitInBytes < -1:
+		return invalid(f("memory_swap_limit_in_bytes"), "%d is neither -1 (unlimited) nor a limit", r.MemorySwapLimitInBytes)
+	case r.MemorySwapLimitInBytes > 0 && r.MemoryLimitInBytes > 0 && r.MemorySwapLimitInBytes < r.MemoryLimitInBytes:
+		return invalid(f("memory_swap_limit_in_bytes"), "%d is below memory_limit_in_bytes %d (it counts memory and swap together)",
+			r.MemorySwapLimitInBytes, r.MemoryLimitInBytes)
+	case r.OomScoreAdj < -1000 || r.OomScoreAdj > 1000:
+		return invalid(f("oom_score_adj"), "%d is out of range -1000-1000", r.OomScoreAdj)
+	}
+	if err := validateCPUList(f("cpuset_cpus"), r.CpusetCpus); err != nil {
+		return err
+	}
+	if err := validateCPUList(f("cpuset_mems"), r.CpusetMems); err != nil {
+		return err
+	}
+	for i, l := range r.HugepageLimits {
+		if !hugepageSize.MatchString(l.GetPageSize()) {
+			return invalid(fmt.Sprintf("%s[%d].page_size", f("hugepage_limits"), i), "%q is not a page size such as 2MB", l.GetPageSize())
+		}
+	}
+	return nil
 }
 
 // validateCPUList checks a cpuset list such as "0-3,7".

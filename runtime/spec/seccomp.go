@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/containerd/v2/contrib/apparmor"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -44,16 +46,14 @@ func WithSeccomp(sc *runtimeapi.LinuxContainerSecurityContext, root string) oci.
 }
 
 func seccompOpt(sc *runtimeapi.LinuxContainerSecurityContext, root string) (oci.SpecOpts, error) {
-	sp, field, err := securityProfile(sc.GetSeccomp(), sc.GetSeccompProfilePath(), seccompField, "linux.security_context.seccomp_profile_path")
+	sp, field, err := seccompProfile(sc)
 	if err != nil {
 		return nil, err
 	}
-	if sp == nil || sc.GetPrivileged() {
+	if sp == nil {
 		return oci.WithSeccompUnconfined, nil
 	}
 	switch sp.ProfileType {
-	case runtimeapi.SecurityProfile_Unconfined:
-		return oci.WithSeccompUnconfined, nil
 	case runtimeapi.SecurityProfile_RuntimeDefault:
 		return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 			p, err := seccomp.GetDefaultProfile(withCaps(s))
@@ -65,19 +65,16 @@ func seccompOpt(sc *runtimeapi.LinuxContainerSecurityContext, root string) (oci.
 		}, nil
 	case runtimeapi.SecurityProfile_Localhost:
 		file := sp.LocalhostRef
-		if file == "" {
-			return nil, invalid(field+".localhost_ref", "is required for a Localhost profile")
-		}
 		if !filepath.IsAbs(file) {
-			if !filepath.IsLocal(file) {
-				return nil, invalid(field+".localhost_ref", "relative path %q leaves the profile directory", file)
-			}
 			file = filepath.Join(root, file)
 		}
+		if _, err := statProfile(file); err != nil {
+			return nil, invalid(field+".localhost_ref", "%v", err)
+		}
 		return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-			b, err := os.ReadFile(file)
+			b, err := readProfile(file)
 			if err != nil {
-				return invalid(field+".localhost_ref", "reading seccomp profile: %v", err)
+				return invalid(field+".localhost_ref", "%v", err)
 			}
 			p, err := seccomp.LoadProfile(string(b), withCaps(s))
 			if err != nil {
@@ -87,7 +84,82 @@ func seccompOpt(sc *runtimeapi.LinuxContainerSecurityContext, root string) (oci.
 			return nil
 		}, nil
 	}
-	return nil, invalid(field+".profile_type", "unknown type %d", sp.ProfileType)
+	return oci.WithSeccompUnconfined, nil
+}
+
+// seccompProfile is the seccomp profile sc asks for, checked: nil for
+// none (unconfined, or privileged), else RuntimeDefault or Localhost with
+// a localhost_ref that is absolute or a local relative path. field names
+// the field it came from.
+func seccompProfile(sc *runtimeapi.LinuxContainerSecurityContext) (*runtimeapi.SecurityProfile, string, error) {
+	sp, field, err := securityProfile(sc.GetSeccomp(), sc.GetSeccompProfilePath(), seccompField, "linux.security_context.seccomp_profile_path")
+	if err != nil {
+		return nil, field, err
+	}
+	if sp == nil || sc.GetPrivileged() {
+		return nil, field, nil
+	}
+	switch sp.ProfileType {
+	case runtimeapi.SecurityProfile_Unconfined:
+		return nil, field, nil
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+		return sp, field, nil
+	case runtimeapi.SecurityProfile_Localhost:
+		file := sp.LocalhostRef
+		if file == "" {
+			return nil, field, invalid(field+".localhost_ref", "is required for a Localhost profile")
+		}
+		if !filepath.IsAbs(file) && !filepath.IsLocal(file) {
+			return nil, field, invalid(field+".localhost_ref", "relative path %q leaves the profile directory", file)
+		}
+		return sp, field, nil
+	}
+	return nil, field, invalid(field+".profile_type", "unknown type %d", sp.ProfileType)
+}
+
+// maxSeccompProfile caps the size of a Localhost seccomp profile; the
+// largest real profiles are a few hundred KiB.
+const maxSeccompProfile = 4 << 20
+
+// statProfile checks that file is a regular file a profile can be read
+// from: not missing, and no FIFO or device that would block or never end.
+func statProfile(file string) (os.FileInfo, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("seccomp profile %s is not a regular file", file)
+	}
+	if st.Size() > maxSeccompProfile {
+		return nil, fmt.Errorf("seccomp profile %s is larger than %d bytes", file, maxSeccompProfile)
+	}
+	return st, nil
+}
+
+// readProfile reads a Localhost seccomp profile, at most
+// maxSeccompProfile bytes of a regular file.
+func readProfile(file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading seccomp profile: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading seccomp profile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("seccomp profile %s is not a regular file", file)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSeccompProfile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading seccomp profile: %w", err)
+	}
+	if len(b) > maxSeccompProfile {
+		return nil, fmt.Errorf("seccomp profile %s is larger than %d bytes", file, maxSeccompProfile)
+	}
+	return b, nil
 }
 
 // withCaps makes sure s has the Linux and capability parts the seccomp

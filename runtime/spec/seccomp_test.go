@@ -59,7 +59,17 @@ func TestWithSeccomp(t *testing.T) {
 		{
 			name: "missing profile file",
 			sc:   &runtimeapi.LinuxContainerSecurityContext{Seccomp: profile(runtimeapi.SecurityProfile_Localhost, "nope.json")},
-			err:  "linux.security_context.seccomp.localhost_ref: reading seccomp profile: open " + filepath.Join(root, "nope.json"),
+			err:  "linux.security_context.seccomp.localhost_ref: seccomp profile: stat " + filepath.Join(root, "nope.json"),
+		},
+		{
+			name: "profile that is no regular file",
+			sc:   &runtimeapi.LinuxContainerSecurityContext{Seccomp: profile(runtimeapi.SecurityProfile_Localhost, "/dev/zero")},
+			err:  "seccomp.localhost_ref: seccomp profile /dev/zero is not a regular file",
+		},
+		{
+			name: "profile that is a directory",
+			sc:   &runtimeapi.LinuxContainerSecurityContext{Seccomp: profile(runtimeapi.SecurityProfile_Localhost, root)},
+			err:  "is not a regular file",
 		},
 		{
 			name: "bad profile file",

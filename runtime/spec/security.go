@@ -197,12 +197,15 @@ func devicesOpt(devices []*runtimeapi.Device) (oci.SpecOpts, error) {
 		if d.GetHostPath() == "" {
 			return nil, invalid(field("host_path"), "is required")
 		}
+		if err := checkAbsPath(field("host_path"), d.GetHostPath()); err != nil {
+			return nil, err
+		}
 		cp := d.GetContainerPath()
 		if cp == "" {
 			cp = d.GetHostPath()
 		}
-		if !filepath.IsAbs(cp) {
-			return nil, invalid(field("container_path"), "%q is not an absolute path", cp)
+		if err := checkAbsPath(field("container_path"), cp); err != nil {
+			return nil, err
 		}
 		perms := d.GetPermissions()
 		if perms == "" {

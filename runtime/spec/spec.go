@@ -83,6 +83,9 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 	if len(c.GetCDIDevices()) > 0 {
 		return nil, unsupported("CDI_devices", "CDI devices are not supported")
 	}
+	if err := CheckLogPath(in.Pod.Config.GetLogDirectory(), c.GetLogPath()); err != nil {
+		return nil, err
+	}
 	cgroupsPath, err := CgroupsPath(in.CgroupDriver, in.Pod.Config.GetLinux().GetCgroupParent(), in.ID)
 	if err != nil {
 		return nil, err
