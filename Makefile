@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit e2e critest critest-websocket chart-test lint clean
+.PHONY: help build deps run test unit fuzz e2e critest critest-websocket chart-test lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -21,10 +21,13 @@ deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, crites
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit chart-test e2e critest-websocket critest ## everything CI runs: lint, unit tests, the Helm chart check, e2e suites, critest Streaming over websocket, the whole critest suite
+test: lint unit fuzz chart-test e2e critest-websocket critest ## everything CI runs: lint, unit tests, brief fuzzing, the Helm chart check, e2e suites (faults and a 2-minute soak included), critest Streaming over websocket, the whole critest suite
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
+
+fuzz: ## each fuzz target briefly (FUZZTIME, default 10s): CRI request validation, OCI spec generation
+	bash hack/fuzz.sh $(or $(FUZZTIME),10s)
 
 e2e: build ## end-to-end suites against a real slipwayd and containerd (as root)
 	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway $(GO) test -count=1 -timeout 30m ./test/e2e/... -ginkgo.v
@@ -41,9 +44,10 @@ critest-websocket: build ## critest's Streaming specs with the websocket clients
 critest-images: build ## critest's image manager specs
 	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and go.mod tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 clean:
 	rm -rf $(BIN)
