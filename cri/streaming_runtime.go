@@ -1,6 +1,7 @@
 package cri
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -206,7 +207,11 @@ func dialPodPort(ctx context.Context, p pod.Sandbox, port int32) (net.Conn, erro
 }
 
 // streams converts the streaming server's streams; resize sizes are
-// forwarded until ctx ends.
+// forwarded until ctx ends. With a terminal, stdin is read ahead (see
+// readAhead): a websocket session (remotecommand v1 to v4) carries every
+// stream in one ordered connection and hands each frame to its stream
+// synchronously, so keystrokes sent before the terminal's size would hold
+// the size back while Exec waits for it without reading stdin.
 func streams(ctx context.Context, in io.Reader, out, errOut io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) container.Streams {
 	s := container.Streams{TTY: tty}
 	// Absent streams come as nil interfaces of the server's types (keep
@@ -221,6 +226,9 @@ func streams(ctx context.Context, in io.Reader, out, errOut io.WriteCloser, tty 
 	}
 	if errOut != nil && (!known || want.Stderr) {
 		s.Stderr = errOut
+	}
+	if tty && resize != nil && s.Stdin != nil {
+		s.Stdin = newReadAhead(ctx, s.Stdin)
 	}
 	if tty && resize != nil {
 		sizes := make(chan container.TerminalSize)
@@ -245,4 +253,66 @@ func streams(ctx context.Context, in io.Reader, out, errOut io.WriteCloser, tty 
 		s.Resize = sizes
 	}
 	return s
+}
+
+const (
+	// readAheadChunk is the most one read of a client's stdin takes.
+	readAheadChunk = 32 << 10
+	// readAheadChunks is how many reads readAhead holds before it waits
+	// for its reader: at most readAheadChunks*readAheadChunk bytes.
+	readAheadChunks = 4
+)
+
+// readAhead reads a client's stdin from the start of a session into a
+// bounded queue, so that the connection that carries it is never held by
+// a session that does not read stdin yet; its reader sees the same bytes,
+// then the same end (io.EOF or the read error).
+type readAhead struct {
+	chunks <-chan []byte
+	// err is the end of the input, set before chunks is closed.
+	err error
+	// cur is what is left of the chunk being read; only Read uses it.
+	cur []byte
+}
+
+// newReadAhead starts reading r until it ends or ctx does.
+func newReadAhead(ctx context.Context, r io.Reader) *readAhead {
+	chunks := make(chan []byte, readAheadChunks)
+	ra := &readAhead{chunks: chunks}
+	go func() {
+		defer close(chunks)
+		buf := make([]byte, readAheadChunk)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				select {
+				case chunks <- bytes.Clone(buf[:n]):
+				case <-ctx.Done():
+					ra.err = ctx.Err()
+					return
+				}
+			}
+			if err != nil {
+				ra.err = err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(ra.cur) == 0 {
+		chunk, ok := <-ra.chunks
+		if !ok {
+			return 0, ra.err
+		}
+		ra.cur = chunk
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
 }

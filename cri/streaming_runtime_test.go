@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,4 +267,84 @@ func (b *safeBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestReadAhead(t *testing.T) {
+	t.Run("reads before it is read, within its bound", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		ra := newReadAhead(context.Background(), pr)
+		// Nothing reads ra yet: the writes go through anyway.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range readAheadChunks {
+				_, _ = pw.Write([]byte("key"))
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the writer was held until the reader read")
+		}
+		pw.CloseWithError(errors.New("reset"))
+		b, err := io.ReadAll(ra)
+		if string(b) != strings.Repeat("key", readAheadChunks) || err == nil || err.Error() != "reset" {
+			t.Errorf("read %q, %v; want every byte, then the source's error", b, err)
+		}
+	})
+	t.Run("end of file and small reads", func(t *testing.T) {
+		ra := newReadAhead(context.Background(), strings.NewReader("abcdef"))
+		var got []byte
+		p := make([]byte, 4)
+		for {
+			n, err := ra.Read(p)
+			got = append(got, p[:n]...)
+			if err != nil {
+				if err != io.EOF {
+					t.Errorf("end %v, want io.EOF", err)
+				}
+				break
+			}
+		}
+		if string(got) != "abcdef" {
+			t.Errorf("read %q", got)
+		}
+	})
+	t.Run("stops when the session ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		ra := newReadAhead(ctx, pr)
+		go func() {
+			for {
+				if _, err := pw.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(50 * time.Millisecond) // the queue fills
+		cancel()
+		if _, err := io.ReadAll(ra); !errors.Is(err, context.Canceled) {
+			t.Errorf("read ended with %v, want the session's end", err)
+		}
+	})
+}
+
+func TestStreamRuntimeReadsTTYStdinAhead(t *testing.T) {
+	f := &fixedExec{}
+	rt := &streamRuntime{containers: f}
+	resize := make(chan remotecommand.TerminalSize)
+	close(resize)
+	if err := rt.Exec(context.Background(), "c", []string{"sh"}, io.NopCloser(strings.NewReader("x")), nopWriteCloser{io.Discard}, nil, true, resize); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.got.Stdin.(*readAhead); !ok {
+		t.Errorf("stdin of a terminal session is %T, want it read ahead", f.got.Stdin)
+	}
+	if err := rt.Exec(context.Background(), "c", []string{"cat"}, io.NopCloser(strings.NewReader("x")), nopWriteCloser{io.Discard}, nil, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.got.Stdin.(*readAhead); ok {
+		t.Error("stdin without a terminal is read ahead")
+	}
 }

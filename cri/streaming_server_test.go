@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,6 +160,38 @@ func (q *oneSize) Next() *remotecommand.TerminalSize {
 	return &remotecommand.TerminalSize{Width: 123, Height: 45}
 }
 
+// signalReader closes read once r has been read from.
+type signalReader struct {
+	r    io.Reader
+	read chan struct{}
+	once sync.Once
+}
+
+func (s *signalReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.once.Do(func() { close(s.read) })
+	}
+	return n, err
+}
+
+// sizeAfter gives one size, 123x45, once ready is closed and a little
+// later, for the bytes read before to be sent first.
+type sizeAfter struct {
+	ready <-chan struct{}
+	sent  bool
+}
+
+func (q *sizeAfter) Next() *remotecommand.TerminalSize {
+	if q.sent {
+		return nil
+	}
+	q.sent = true
+	<-q.ready
+	time.Sleep(100 * time.Millisecond)
+	return &remotecommand.TerminalSize{Width: 123, Height: 45}
+}
+
 func TestStreamingExec(t *testing.T) {
 	s := startStreamingServer(t)
 	for _, transport := range remotecommandTransports {
@@ -198,13 +231,6 @@ func TestStreamingExec(t *testing.T) {
 			})
 
 			t.Run("tty with resize", func(t *testing.T) {
-				if transport == "websocket-v4" {
-					// Seen once in ~6 runs under load: the one size the v4
-					// websocket client sends never reached the resize channel
-					// ("no terminal size"). v5 and SPDY carry resizes here and
-					// in the e2e and critest runs; left for a closer look.
-					t.Skip("resize over remotecommand v4 websocket is flaky; see the comment")
-				}
 				resp, err := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c1", Cmd: []string{"sh"}, Stdin: true, Stdout: true, Tty: true})
 				if err != nil {
 					t.Fatal(err)
@@ -212,6 +238,28 @@ func TestStreamingExec(t *testing.T) {
 				var out bytes.Buffer
 				if err := executor(t, transport, resp.Url).StreamWithContext(ctx, remotecommand.StreamOptions{
 					Stdin: strings.NewReader("typed\n"), Stdout: &out, Tty: true, TerminalSizeQueue: &oneSize{},
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if out.String() != "ran sh in c1\nsize 123x45\ntyped\n" {
+					t.Errorf("stdout %q", out.String())
+				}
+			})
+
+			t.Run("tty: keystrokes before the size", func(t *testing.T) {
+				// The size leaves the client only after its stdin did: on a
+				// websocket (one ordered connection) it reaches the session
+				// behind the keystrokes, which the session reads only once
+				// it has the size.
+				resp, err := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c1", Cmd: []string{"sh"}, Stdin: true, Stdout: true, Tty: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				typed := make(chan struct{})
+				stdin := &signalReader{r: strings.NewReader("typed\n"), read: typed}
+				var out bytes.Buffer
+				if err := executor(t, transport, resp.Url).StreamWithContext(ctx, remotecommand.StreamOptions{
+					Stdin: stdin, Stdout: &out, Tty: true, TerminalSizeQueue: &sizeAfter{ready: typed},
 				}); err != nil {
 					t.Fatal(err)
 				}

@@ -24,8 +24,45 @@ type Streams struct {
 	TTY            bool
 	// Resize delivers the client's terminal size, first when the session
 	// starts and again on every change; it is read only with TTY, until it
-	// is closed or the session ends.
+	// is closed or the session ends. Exec waits for the first size, at
+	// most firstSizeWait, before it starts the process (so that the
+	// process's terminal has the client's size from its first
+	// instruction), and reads nothing from Stdin meanwhile: a caller whose
+	// stdin and sizes share one ordered connection must keep reading
+	// stdin ahead, or keystrokes sent before the size hold it back.
 	Resize <-chan TerminalSize
+}
+
+// firstSizeWait bounds how long Exec waits for a terminal's first size.
+// Clients send it as soon as the session's streams exist (client-go based
+// ones right after creating them), so it takes milliseconds; a client that
+// sends none only starts this much later, with the terminal's default size.
+const firstSizeWait = time.Second
+
+// firstSize returns the first non-empty size from sizes, waiting at most
+// wait; ok is false when none came in time, sizes was closed or nil, or
+// ctx ended.
+func firstSize(ctx context.Context, sizes <-chan TerminalSize, wait time.Duration) (size TerminalSize, ok bool) {
+	if sizes == nil {
+		return TerminalSize{}, false
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case size, open := <-sizes:
+			if !open {
+				return TerminalSize{}, false
+			}
+			if size.Width != 0 && size.Height != 0 {
+				return size, true
+			}
+		case <-timer.C:
+			return TerminalSize{}, false
+		case <-ctx.Done():
+			return TerminalSize{}, false
+		}
+	}
 }
 
 // handleResize applies every size from sizes with resize until sizes is

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -13,7 +12,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 const (
@@ -22,20 +20,19 @@ const (
 	// pipes open ends the session after this, while output that still
 	// flows to a slow client is delivered whole.
 	execDrainIdle = time.Second
-	// execDeleteWait bounds how long Exec waits for the exec process's
-	// deletion, which waits for its IO; a client that stopped reading
-	// must not hold the session open. Deletion finishes in the
-	// background once the session's connection closes.
-	execDeleteWait = 2 * time.Second
 )
 
 // Exec runs cmd in a running container with the container's process
 // settings and the client's streams connected, as a CRI Exec session
 // does, and returns the exit code once the process has exited and its
 // output has been delivered. With s.TTY the process gets a terminal
-// (TERM=xterm) that follows s.Resize. When the client's stdin ends, the
-// process's stdin is closed. If ctx ends or the client stops taking
-// output (a write fails), the process is killed.
+// (TERM=xterm) of the client's size: Exec waits for the first size on
+// s.Resize (at most firstSizeWait) and starts the process with it, then
+// follows the later ones. When the client's stdin ends, the process's
+// stdin is closed. If ctx ends or the client stops taking output (a write
+// fails), the process is killed; the call then returns within
+// execKillWait even when the kill fails or containerd is gone, and the
+// process is deleted in the background.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) (int32, error) {
 	if len(cmd) == 0 {
 		return 0, fmt.Errorf("cmd is required: %w", errdefs.ErrInvalidArgument)
@@ -44,13 +41,31 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 	if err != nil {
 		return 0, err
 	}
+	setExecSpec(ctx, pspec, cmd, s, firstSizeWait)
+	return execRun{task: task, spec: pspec, fifoDir: r.opts.FIFODir, bounds: defaultExecBounds}.stream(ctx, s)
+}
+
+// setExecSpec makes pspec, a copy of the container's process settings,
+// run cmd with s's kind of IO. With s.TTY the process gets a terminal
+// (TERM=xterm) of the first size on s.Resize, waited for at most
+// sizeWait: runc sizes the terminal before the process runs, so a shell's
+// first look at its size does not race a resize after Start.
+func setExecSpec(ctx context.Context, pspec *specs.Process, cmd []string, s Streams, sizeWait time.Duration) {
 	pspec.Args = cmd
 	pspec.CommandLine = ""
 	pspec.Terminal = s.TTY
-	if s.TTY {
-		pspec.Env = setEnv(pspec.Env, "TERM", "xterm")
+	if !s.TTY {
+		return
 	}
+	pspec.Env = setEnv(pspec.Env, "TERM", "xterm")
+	if size, ok := firstSize(ctx, s.Resize, sizeWait); ok {
+		pspec.ConsoleSize = &specs.Box{Width: uint(size.Width), Height: uint(size.Height)}
+	}
+}
 
+// stream runs the process as Exec does, once its spec is complete.
+func (e execRun) stream(ctx context.Context, s Streams) (int32, error) {
+	cmd := e.spec.Args
 	cleanupCtx := context.WithoutCancel(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -63,7 +78,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 	}
 	started := make(chan struct{})
 	var process containerd.Process
-	opts := []cio.Opt{cio.WithFIFODir(r.opts.FIFODir)}
+	opts := []cio.Opt{cio.WithFIFODir(e.fifoDir)}
 	if s.TTY {
 		opts = append(opts, cio.WithTerminal)
 	}
@@ -76,7 +91,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 			case <-ctx.Done():
 				return
 			}
-			if err := process.CloseIO(cleanupCtx, containerd.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
+			closeCtx, cancel := context.WithTimeout(cleanupCtx, e.bounds.kill)
+			defer cancel()
+			if err := process.CloseIO(closeCtx, containerd.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
 				log.G(ctx).WithError(err).Debug("closing exec stdin")
 			}
 		}}
@@ -85,73 +102,45 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 		opts = append(opts, cio.WithStreams(nil, stdout, stderr))
 	}
 
-	execID := newExecID()
-	process, err = task.Exec(ctx, execID, pspec, cio.NewCreator(opts...))
+	process, err := e.task.Exec(ctx, newExecID(), e.spec, cio.NewCreator(opts...))
 	if err != nil {
 		return 0, fmt.Errorf("exec %q: %w", cmd, err)
 	}
-	ioDrained := true
-	defer func() { deleteExecProcess(cleanupCtx, process, ioDrained) }()
-	exitC, err := process.Wait(cleanupCtx)
+	waitDelete := true
+	defer func() { deleteExecProcess(cleanupCtx, process, waitDelete, e.bounds.delete) }()
+	// The wait ends with the call (see execRun.sync).
+	waitCtx, cancelWait := context.WithCancel(cleanupCtx)
+	defer cancelWait()
+	exitC, err := process.Wait(waitCtx)
 	if err != nil {
 		return 0, fmt.Errorf("waiting on exec: %w", err)
 	}
 	if err := process.Start(ctx); err != nil {
-		return 0, fmt.Errorf("exec %q in container %s: %w", cmd, id, err)
+		return 0, fmt.Errorf("exec %q: %w", cmd, err)
 	}
 	close(started)
 	if s.TTY {
 		handleResize(ctx, s.Resize, process.Resize)
 	}
 
-	var status containerd.ExitStatus
+	var exit containerd.ExitStatus
 	select {
-	case status = <-exitC:
+	case exit = <-exitC:
 	case <-ctx.Done():
-		_ = process.Kill(cleanupCtx, syscall.SIGKILL)
-		<-exitC
+		cause := ctx.Err()
 		if clientGone.Load() {
-			return 0, fmt.Errorf("exec %q: the client stopped reading output: %w", cmd, errdefs.ErrUnavailable)
+			cause = fmt.Errorf("exec %q: the client stopped reading output: %w", cmd, errdefs.ErrUnavailable)
 		}
-		return 0, ctx.Err()
-	}
-	progress.touch()
-	ioDrained = drainIO(process.IO(), progress, execDrainIdle)
-	code, _, err := status.Result()
-	if err != nil {
+		waitDelete, err = stopExec(cleanupCtx, process, exitC, e.bounds.kill, cause)
 		return 0, err
 	}
+	progress.touch()
+	waitDelete = drainIO(process.IO(), progress, execDrainIdle)
+	code, _, err := exit.Result()
+	if err != nil {
+		return 0, fmt.Errorf("waiting on exec %q: %w", cmd, nativeErr(err))
+	}
 	return int32(code), nil
-}
-
-// execTarget returns a running container's task and a copy of its process
-// spec, for an exec.
-func (r *Runtime) execTarget(ctx context.Context, id string) (containerd.Task, *specs.Process, error) {
-	c, err := r.opts.Store.Get(id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, nil, fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	cc, err := r.opts.Client.LoadContainer(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	spec, err := cc.Spec(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading container spec: %w", err)
-	}
-	if spec.Process == nil {
-		return nil, nil, fmt.Errorf("container %s has no process spec: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	task, err := cc.Task(ctx, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("container %s has no running task: %w", id, err)
-	}
-	pspec := *spec.Process
-	pspec.Env = append([]string(nil), spec.Process.Env...)
-	return task, &pspec, nil
 }
 
 // drainIO waits for the process's output to reach end of file, and cancels
@@ -175,27 +164,6 @@ func drainIO(pio cio.IO, progress *ioProgress, idle time.Duration) bool {
 				return false
 			}
 		}
-	}
-}
-
-// deleteExecProcess deletes an exec process, killing it if it still runs,
-// and waits for that at most execDeleteWait, or not at all when its output
-// did not end (the shim's delete then waits for the output to drain,
-// which a background child holding the pipes delays by 10 s).
-func deleteExecProcess(ctx context.Context, process containerd.Process, wait bool) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if _, err := process.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			log.G(ctx).WithError(err).WithField("execid", process.ID()).Debug("deleting exec process")
-		}
-	}()
-	if !wait {
-		return
-	}
-	select {
-	case <-done:
-	case <-time.After(execDeleteWait):
 	}
 }
 

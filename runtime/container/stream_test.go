@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -200,5 +202,78 @@ func TestAttachFiles(t *testing.T) {
 	off := &Runtime{}
 	if p, _ := off.prepareAttach(withStdin); p != (AttachPaths{}) {
 		t.Errorf("attach disabled: %+v", p)
+	}
+}
+
+func TestFirstSize(t *testing.T) {
+	sizes := func(s ...TerminalSize) <-chan TerminalSize {
+		c := make(chan TerminalSize, len(s))
+		for _, size := range s {
+			c <- size
+		}
+		return c
+	}
+	closed := make(chan TerminalSize)
+	close(closed)
+	for _, c := range []struct {
+		name   string
+		sizes  <-chan TerminalSize
+		cancel bool
+		want   TerminalSize
+		wantOK bool
+	}{
+		{name: "size at once", sizes: sizes(TerminalSize{Width: 100, Height: 30}), want: TerminalSize{Width: 100, Height: 30}, wantOK: true},
+		{name: "empty sizes skipped", sizes: sizes(TerminalSize{}, TerminalSize{Width: 5}, TerminalSize{Width: 80, Height: 24}), want: TerminalSize{Width: 80, Height: 24}, wantOK: true},
+		{name: "none in time", sizes: sizes()},
+		{name: "closed", sizes: closed},
+		{name: "no channel", sizes: nil},
+		{name: "session ended", sizes: sizes(), cancel: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			wait := 100 * time.Millisecond
+			if c.cancel {
+				cancel()
+				wait = time.Hour
+			}
+			got, ok := firstSize(ctx, c.sizes, wait)
+			if got != c.want || ok != c.wantOK {
+				t.Errorf("firstSize = %v, %v; want %v, %v", got, ok, c.want, c.wantOK)
+			}
+		})
+	}
+}
+
+func TestSetExecSpec(t *testing.T) {
+	sized := make(chan TerminalSize, 1)
+	sized <- TerminalSize{Width: 100, Height: 30}
+	noSize := make(chan TerminalSize)
+	close(noSize)
+	for _, c := range []struct {
+		name         string
+		streams      Streams
+		wantTerminal bool
+		wantSize     *specs.Box
+		wantTERM     bool
+	}{
+		{name: "no terminal", streams: Streams{Resize: sized}},
+		{name: "terminal with its first size", streams: Streams{TTY: true, Resize: sized}, wantTerminal: true, wantTERM: true,
+			wantSize: &specs.Box{Width: 100, Height: 30}},
+		{name: "terminal, no size sent", streams: Streams{TTY: true, Resize: noSize}, wantTerminal: true, wantTERM: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := &specs.Process{Args: []string{"sleep", "1"}, CommandLine: "sleep 1", Env: []string{"PATH=/bin"}}
+			setExecSpec(context.Background(), p, []string{"sh"}, c.streams, time.Hour)
+			if !reflect.DeepEqual(p.Args, []string{"sh"}) || p.CommandLine != "" || p.Terminal != c.wantTerminal {
+				t.Errorf("args %q, command line %q, terminal %v", p.Args, p.CommandLine, p.Terminal)
+			}
+			if !reflect.DeepEqual(p.ConsoleSize, c.wantSize) {
+				t.Errorf("console size %+v, want %+v", p.ConsoleSize, c.wantSize)
+			}
+			if hasTERM := slices.Contains(p.Env, "TERM=xterm"); hasTERM != c.wantTERM {
+				t.Errorf("env %q", p.Env)
+			}
+		})
 	}
 }
