@@ -37,7 +37,7 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 		return Image{}, err
 	}
 	name := named.String()
-	unlock, err := s.repos.lock(ctx, repository(named))
+	unlock, err := s.repos.Lock(ctx, repository(named))
 	if err != nil {
 		return Image{}, fmt.Errorf("pulling image %q: waiting for other work on its repository: %w", ref, err)
 	}

@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"fmt"
+	"github.com/slipway-dev/slipway/runtime/keylock"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -34,7 +35,7 @@ type Service struct {
 	// repos serializes pulls and removals per image repository
 	// ("docker.io/library/busybox"): a pull holds its repository, a
 	// removal every repository the image has a reference in.
-	repos keyLocks
+	repos keylock.Locks
 }
 
 // NewService builds a Service and syncs its index from containerd.
@@ -82,7 +83,7 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 			return err
 		}
 		repos := repositories(img.References)
-		unlock, err := s.repos.lock(ctx, repos...)
+		unlock, err := s.repos.Lock(ctx, repos...)
 		if err != nil {
 			return fmt.Errorf("removing image %q: waiting for pulls of it: %w", ref, err)
 		}

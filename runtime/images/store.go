@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/slipway-dev/slipway/runtime/keylock"
 	"sort"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ type Index struct {
 	// syncMu is held exclusively by Sync and shared by Refresh.
 	syncMu sync.RWMutex
 	// names serializes Refresh per record name.
-	names keyLocks
+	names keylock.Locks
 
 	mu sync.RWMutex
 	// byID maps image ID to its entry; mu guards it.
@@ -103,7 +104,7 @@ func (x *Index) Sync(ctx context.Context) error {
 func (x *Index) Refresh(ctx context.Context, name string) error {
 	x.syncMu.RLock()
 	defer x.syncMu.RUnlock()
-	unlock, err := x.names.lock(ctx, name)
+	unlock, err := x.names.Lock(ctx, name)
 	if err != nil {
 		return fmt.Errorf("refreshing image %q: %w", name, err)
 	}

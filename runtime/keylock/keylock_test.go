@@ -1,4 +1,4 @@
-package images
+package keylock
 
 import (
 	"context"
@@ -21,14 +21,14 @@ func TestKeyLocksExcludeSharedKeysOnly(t *testing.T) {
 		{"repeated keys", []string{"a", "a"}, []string{"b", "b"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var k keyLocks
-			unlock, err := k.lock(context.Background(), tc.held...)
+			var k Locks
+			unlock, err := k.Lock(context.Background(), tc.held...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			unlockOther, err := k.lock(ctx, tc.other...)
+			unlockOther, err := k.Lock(ctx, tc.other...)
 			if blocked := errors.Is(err, context.DeadlineExceeded); blocked != tc.blocks {
 				t.Fatalf("lock(%v) while %v held: err = %v, want blocked %v", tc.other, tc.held, err, tc.blocks)
 			}
@@ -48,7 +48,7 @@ func TestKeyLocksExcludeSharedKeysOnly(t *testing.T) {
 // counter guarded by key "b" must see no concurrent increments.
 func TestKeyLocksOverlappingSets(t *testing.T) {
 	var (
-		k       keyLocks
+		k       Locks
 		wg      sync.WaitGroup
 		inside  int
 		maxSeen int
@@ -61,7 +61,7 @@ func TestKeyLocksOverlappingSets(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			unlock, err := k.lock(ctx, sets[i%len(sets)]...)
+			unlock, err := k.Lock(ctx, sets[i%len(sets)]...)
 			if err != nil {
 				t.Error(err)
 				return
@@ -87,18 +87,18 @@ func TestKeyLocksOverlappingSets(t *testing.T) {
 }
 
 func TestKeyLocksCancelledWaitHoldsNothing(t *testing.T) {
-	var k keyLocks
-	unlock, err := k.lock(context.Background(), "b")
+	var k Locks
+	unlock, err := k.Lock(context.Background(), "b")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// "a" is free and taken first; the wait for "b" fails and must give "a" back.
-	if _, err := k.lock(ctx, "a", "b"); !errors.Is(err, context.Canceled) {
+	if _, err := k.Lock(ctx, "a", "b"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("lock = %v, want canceled", err)
 	}
-	unlockA, err := k.lock(context.Background(), "a")
+	unlockA, err := k.Lock(context.Background(), "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,35 +106,5 @@ func TestKeyLocksCancelledWaitHoldsNothing(t *testing.T) {
 	unlock()
 	if n := k.size(); n != 0 {
 		t.Errorf("%d keys left, want 0", n)
-	}
-}
-
-func TestRepositories(t *testing.T) {
-	for _, tc := range []struct {
-		refs []string
-		want []string
-	}{
-		{nil, nil},
-		{
-			[]string{"docker.io/library/busybox:1", "docker.io/library/busybox@sha256:" + hex64, "gcr.io/x/y:2"},
-			[]string{"docker.io/library/busybox", "gcr.io/x/y"},
-		},
-		{[]string{"Not A Reference", "gcr.io/x/y:2"}, []string{"gcr.io/x/y"}},
-	} {
-		if got := repositories(tc.refs); !equal(got, tc.want) {
-			t.Errorf("repositories(%v) = %v, want %v", tc.refs, got, tc.want)
-		}
-	}
-	for _, tc := range []struct {
-		a, b []string
-		want bool
-	}{
-		{nil, nil, true},
-		{[]string{"a"}, []string{"a", "b"}, true},
-		{[]string{"a", "c"}, []string{"a", "b"}, false},
-	} {
-		if got := subset(tc.a, tc.b); got != tc.want {
-			t.Errorf("subset(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
 	}
 }

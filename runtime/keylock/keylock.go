@@ -1,4 +1,6 @@
-package images
+// Package keylock provides mutexes named by string keys, made on first use
+// and dropped when no one holds or waits for them.
+package keylock
 
 import (
 	"context"
@@ -6,10 +8,9 @@ import (
 	"sync"
 )
 
-// keyLocks is a set of mutexes named by string keys (image repositories,
-// record names), made on first use and dropped when no one holds or waits
-// for them. The zero value is ready to use.
-type keyLocks struct {
+// Locks is a set of mutexes named by string keys (image repositories,
+// record names, pods). The zero value is ready to use.
+type Locks struct {
 	mu sync.Mutex
 	// locks maps a key to its mutex; mu guards it and every users count.
 	locks map[string]*keyLock
@@ -18,14 +19,14 @@ type keyLocks struct {
 // keyLock is one key's mutex: a token in a one-slot channel.
 type keyLock struct {
 	token chan struct{}
-	// users counts holders and waiters; keyLocks.mu guards it.
+	// users counts holders and waiters; Locks.mu guards it.
 	users int
 }
 
-// lock acquires every key, in sorted order so that callers locking several
+// Lock acquires every key, in sorted order so that callers locking several
 // keys cannot deadlock, and returns the function that releases them. It
 // gives up with ctx's error, holding nothing, when ctx is done first.
-func (k *keyLocks) lock(ctx context.Context, keys ...string) (unlock func(), err error) {
+func (k *Locks) Lock(ctx context.Context, keys ...string) (unlock func(), err error) {
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
@@ -50,7 +51,7 @@ func (k *keyLocks) lock(ctx context.Context, keys ...string) (unlock func(), err
 }
 
 // join returns key's mutex, counting the caller as a user.
-func (k *keyLocks) join(key string) *keyLock {
+func (k *Locks) join(key string) *keyLock {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.locks == nil {
@@ -66,7 +67,7 @@ func (k *keyLocks) join(key string) *keyLock {
 }
 
 // release unlocks key and stops counting the caller as a user.
-func (k *keyLocks) release(key string) {
+func (k *Locks) release(key string) {
 	k.mu.Lock()
 	l := k.locks[key]
 	k.mu.Unlock()
@@ -76,7 +77,7 @@ func (k *keyLocks) release(key string) {
 
 // leave stops counting the caller as a user of key, dropping the mutex when
 // it was the last.
-func (k *keyLocks) leave(key string) {
+func (k *Locks) leave(key string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	l := k.locks[key]
@@ -87,7 +88,7 @@ func (k *keyLocks) leave(key string) {
 }
 
 // size is the number of keys with holders or waiters.
-func (k *keyLocks) size() int {
+func (k *Locks) size() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.locks)
