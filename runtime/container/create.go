@@ -209,7 +209,7 @@ func (r *Runtime) deleteUnstartedTasks(ctx context.Context) error {
 		if st.Status != containerd.Created {
 			continue // started: Reconcile records it
 		}
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if err := r.deleteTaskInPod(ctx, c.PodID, task, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("deleting the unstarted task of container %s: %w", c.ID, err)
 		}
 		r.cleanupAttach(ctx, c.ID)

@@ -187,7 +187,7 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 		return
 	}
 	if task != nil {
-		if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		if err := r.deleteTaskInPod(ctx, c.PodID, task); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).Warn("deleting exited task (Reconcile retries)")
 		}
 		// Delete closes the task's IO only when it succeeds; a task removed
@@ -319,7 +319,7 @@ func (r *Runtime) deleteStaleTask(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+	if err := r.deleteTaskInPod(ctx, r.podOf(id), task, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("deleting the task of an exited container: %w", err)
 	}
 	r.cleanupAttach(ctx, id)

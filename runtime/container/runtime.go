@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"github.com/moby/sys/signal"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/slipway-dev/slipway/runtime/keylock"
 	"github.com/slipway-dev/slipway/runtime/names"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -58,6 +59,8 @@ type Runtime struct {
 	closeOnce sync.Once
 	// names binds container names to IDs.
 	names *names.Registry
+	// shims serializes task creation and deletion per pod (see shim.go).
+	shims keylock.Locks
 }
 
 // New returns a Runtime over a loaded store, with the names of its
@@ -153,19 +156,19 @@ func (r *Runtime) startTask(ctx context.Context, c Container) (_ containerd.Task
 	if err != nil {
 		return nil, nil, startedAt, err
 	}
-	task, err := cc.NewTask(ctx, creator)
+	task, err := r.newTaskInPod(ctx, c, cc, creator)
 	if err != nil {
 		return nil, nil, startedAt, fmt.Errorf("creating task: %w", err)
 	}
 	cleanup := context.WithoutCancel(ctx)
 	exitC, err := task.Wait(cleanup)
 	if err != nil {
-		_, _ = task.Delete(cleanup, containerd.WithProcessKill)
+		_ = r.deleteTaskInPod(cleanup, c.PodID, task, containerd.WithProcessKill)
 		return nil, nil, startedAt, fmt.Errorf("waiting on task: %w", err)
 	}
 	startedAt = time.Now()
 	if err := task.Start(ctx); err != nil {
-		_, _ = task.Delete(cleanup, containerd.WithProcessKill)
+		_ = r.deleteTaskInPod(cleanup, c.PodID, task, containerd.WithProcessKill)
 		return nil, nil, startedAt, fmt.Errorf("starting task: %w", err)
 	}
 	return task, exitC, startedAt, nil
@@ -286,7 +289,7 @@ func (r *Runtime) remove(ctx context.Context, c Container) error {
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err == nil {
 		if task, err := cc.Task(ctx, nil); err == nil {
-			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			if err := r.deleteTaskInPod(ctx, c.PodID, task, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 				return fmt.Errorf("deleting task: %w", err)
 			}
 		}
