@@ -119,7 +119,7 @@ func (w *soakWorker) runPod(ctx context.Context) {
 	resp, err := call(ctx, func(ctx context.Context) (*runtimeapi.RunPodSandboxResponse, error) {
 		return runtimeSvc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: config})
 	})
-	w.tally.record("RunPodSandbox", err, false)
+	w.tally.record("RunPodSandbox", err, false, config.Metadata.Name)
 	if err != nil {
 		if port != 0 {
 			w.ports[w.n] <- port
@@ -162,7 +162,7 @@ func (w *soakWorker) createContainer(ctx context.Context) {
 	code := status.Code(err)
 	tolerated := code == codes.NotFound && (p.gone() || img.group.removals.Load() != removals) ||
 		code == codes.FailedPrecondition && p.halted()
-	w.tally.record("CreateContainer", err, tolerated)
+	w.tally.record("CreateContainer", err, tolerated, fmt.Sprintf("%s %s (removals %d then %d)", p, img.ref, removals, img.group.removals.Load()))
 	if err != nil {
 		return
 	}
@@ -175,7 +175,7 @@ func (w *soakWorker) ensureImage(ctx context.Context, img soakImage) bool {
 	st, err := call(ctx, func(ctx context.Context) (*runtimeapi.ImageStatusResponse, error) {
 		return imageSvc.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: img.ref}})
 	})
-	w.tally.record("ImageStatus", err, false)
+	w.tally.record("ImageStatus", err, false, img.ref)
 	if err != nil {
 		return false
 	}
@@ -189,7 +189,7 @@ func (w *soakWorker) pull(ctx context.Context, img soakImage) bool {
 	resp, err := call(ctx, func(ctx context.Context) (*runtimeapi.PullImageResponse, error) {
 		return imageSvc.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: img.ref}})
 	})
-	w.tally.record("PullImage", err, false)
+	w.tally.record("PullImage", err, false, img.ref)
 	if err == nil && resp.ImageRef == "" {
 		w.tally.violate("PullImage %s returned no image ref", img.ref)
 	}
@@ -230,7 +230,7 @@ func (w *soakWorker) startContainer(ctx context.Context) {
 	})
 	code := status.Code(err)
 	tolerated := code == codes.NotFound && c.gone() || code == codes.FailedPrecondition && c.halted()
-	w.tally.record("StartContainer", err, tolerated)
+	w.tally.record("StartContainer", err, tolerated, c.String())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.state = ctrRunning
@@ -250,9 +250,12 @@ func (w *soakWorker) execSync(ctx context.Context) {
 	resp, err := call(ctx, func(ctx context.Context) (*runtimeapi.ExecSyncResponse, error) {
 		return runtimeSvc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: c.id, Cmd: []string{"echo", token}, Timeout: 30})
 	})
+	// An exec that races a stop fails as the container dies; the runtime
+	// (containerd's CRI as well) may answer Unknown with runc's error.
 	code := status.Code(err)
-	tolerated := code == codes.NotFound && c.gone() || code == codes.FailedPrecondition && c.halted()
-	w.tally.record("ExecSync", err, tolerated)
+	tolerated := code == codes.NotFound && c.gone() ||
+		(code == codes.FailedPrecondition || code == codes.Unknown) && c.halted()
+	w.tally.record("ExecSync", err, tolerated, c.String())
 	if err == nil && (resp.ExitCode != 0 || string(resp.Stdout) != token+"\n") && !c.halted() {
 		w.tally.violate("ExecSync in %s: exit %d, stdout %q, stderr %q; want exit 0 and %q",
 			c.id, resp.ExitCode, resp.Stdout, resp.Stderr, token+"\n")
@@ -271,7 +274,7 @@ func (w *soakWorker) updateResources(ctx context.Context) {
 			ContainerId: c.id, Linux: w.resources(),
 		})
 	})
-	w.tally.record("UpdateContainerResources", err, status.Code(err) == codes.NotFound && c.gone())
+	w.tally.record("UpdateContainerResources", err, status.Code(err) == codes.NotFound && c.gone(), c.String())
 }
 
 func (w *soakWorker) stopContainer(ctx context.Context) {
@@ -289,7 +292,7 @@ func (w *soakWorker) stopContainer(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.StopContainerResponse, error) {
 		return runtimeSvc.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.id, Timeout: 10})
 	})
-	w.tally.record("StopContainer", err, status.Code(err) == codes.NotFound && c.gone())
+	w.tally.record("StopContainer", err, status.Code(err) == codes.NotFound && c.gone(), c.String())
 	if err != nil || !wasRunning {
 		return
 	}
@@ -315,7 +318,7 @@ func (w *soakWorker) removeContainer(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.RemoveContainerResponse, error) {
 		return runtimeSvc.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.id})
 	})
-	w.tally.record("RemoveContainer", err, false)
+	w.tally.record("RemoveContainer", err, false, c.String())
 	if err != nil {
 		return
 	}
@@ -336,7 +339,7 @@ func (w *soakWorker) stopPod(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.StopPodSandboxResponse, error) {
 		return runtimeSvc.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id})
 	})
-	w.tally.record("StopPodSandbox", err, false)
+	w.tally.record("StopPodSandbox", err, false, p.String())
 	if err != nil {
 		return
 	}
@@ -367,7 +370,7 @@ func (w *soakWorker) removePod(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.RemovePodSandboxResponse, error) {
 		return runtimeSvc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id})
 	})
-	w.tally.record("RemovePodSandbox", err, false)
+	w.tally.record("RemovePodSandbox", err, false, p.String())
 	if err != nil {
 		return
 	}
@@ -408,7 +411,7 @@ func (w *soakWorker) containerStatus(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.ContainerStatusResponse, error) {
 		return runtimeSvc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.id, Verbose: w.rng.IntN(2) == 0})
 	})
-	w.tally.record("ContainerStatus", err, status.Code(err) == codes.NotFound && c.gone())
+	w.tally.record("ContainerStatus", err, status.Code(err) == codes.NotFound && c.gone(), c.String())
 }
 
 func (w *soakWorker) podStatus(ctx context.Context) {
@@ -419,21 +422,21 @@ func (w *soakWorker) podStatus(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.PodSandboxStatusResponse, error) {
 		return runtimeSvc.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id, Verbose: w.rng.IntN(2) == 0})
 	})
-	w.tally.record("PodSandboxStatus", err, status.Code(err) == codes.NotFound && p.gone())
+	w.tally.record("PodSandboxStatus", err, status.Code(err) == codes.NotFound && p.gone(), p.String())
 }
 
 func (w *soakWorker) listContainers(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.ListContainersResponse, error) {
 		return runtimeSvc.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
 	})
-	w.tally.record("ListContainers", err, false)
+	w.tally.record("ListContainers", err, false, "")
 }
 
 func (w *soakWorker) listPods(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.ListPodSandboxResponse, error) {
 		return runtimeSvc.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	})
-	w.tally.record("ListPodSandbox", err, false)
+	w.tally.record("ListPodSandbox", err, false, "")
 }
 
 func (w *soakWorker) pullImage(ctx context.Context) {
@@ -448,7 +451,7 @@ func (w *soakWorker) removeImage(ctx context.Context) {
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.RemoveImageResponse, error) {
 		return imageSvc.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: img.ref}})
 	})
-	w.tally.record("RemoveImage", err, false)
+	w.tally.record("RemoveImage", err, false, img.ref)
 }
 
 // soakIDs sorts ids for comparison (nil for none).

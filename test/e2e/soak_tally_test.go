@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -35,10 +36,11 @@ const samplesPerCode = 3
 
 func newSoakTally() *soakTally { return &soakTally{rpcs: map[string]*rpcTally{}} }
 
-// record counts one call of rpc that returned err; tolerated says whether
-// the call's race explains err (ignored when err is nil). It returns err's
-// code.
-func (t *soakTally) record(rpc string, err error, tolerated bool) codes.Code {
+// record counts one call of rpc on subject (a description of the object
+// and of the calls begun on it, for the samples) that returned err;
+// tolerated says whether the call's race explains err (ignored when err is
+// nil). It returns err's code.
+func (t *soakTally) record(rpc string, err error, tolerated bool, subject string) codes.Code {
 	code := status.Code(err)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -60,7 +62,7 @@ func (t *soakTally) record(rpc string, err error, tolerated bool) codes.Code {
 		r.unexpected[code]++
 	}
 	if len(r.samples[key]) < samplesPerCode {
-		r.samples[key] = append(r.samples[key], status.Convert(err).Message())
+		r.samples[key] = append(r.samples[key], fmt.Sprintf("%s [%s %s]", status.Convert(err).Message(), time.Now().UTC().Format("15:04:05.000"), subject))
 	}
 	return code
 }
@@ -69,7 +71,7 @@ func (t *soakTally) record(rpc string, err error, tolerated bool) codes.Code {
 func (t *soakTally) violate(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.violations = append(t.violations, fmt.Sprintf(format, args...))
+	t.violations = append(t.violations, time.Now().UTC().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
 }
 
 // totals are the number of calls, unexpected errors and violations.

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +48,8 @@ var _ = Describe("Soak", func() {
 			seed := soakSeed()
 			GinkgoWriter.Printf("soak seed %d (SLIPWAY_SOAK_SEED=%d replays the mix), duration %s\n", seed, seed, duration)
 			AddReportEntry("soak seed and duration", fmt.Sprintf("SLIPWAY_SOAK_SEED=%d SLIPWAY_SOAK_DURATION=%s", seed, duration))
-			DeferCleanup(removeCgroup, soakCgroupParent)
+			cgroupParents := []string{"k8s.io", soakCgroupParent}
+			DeferCleanup(removeCgroupsBut, cgroupParents, cgroupsBelow(cgroupParents))
 			node := startFaultNode(ctx, embeddedContainerd)
 			node.cgroupParents = []string{soakCgroupParent}
 			DeferCleanup(removeAllPods)
@@ -60,53 +63,35 @@ var _ = Describe("Soak", func() {
 			tally, world := newSoakTally(), &soakWorld{}
 			peak := runSoak(ctx, node, seed, duration, images, tally, world)
 			AddReportEntry("soak calls", tally.table())
-
-			// Every pod and container the workers know is listed, and
-			// nothing else.
 			pods, containers := world.snapshot()
-			listed, err := runtimeSvc.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
-			Expect(err).NotTo(HaveOccurred())
-			var listedPods []string
-			for _, p := range listed.Items {
-				listedPods = append(listedPods, p.Id)
-			}
-			Expect(soakIDs(listedPods)).To(Equal(soakIDs(pods)), "the node lists the pods the workers made and did not remove")
-			listedCtrs, err := runtimeSvc.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
-			Expect(err).NotTo(HaveOccurred())
-			var listedContainers []string
-			for _, c := range listedCtrs.Containers {
-				listedContainers = append(listedContainers, c.Id)
-			}
-			Expect(soakIDs(listedContainers)).To(Equal(soakIDs(containers)), "the node lists the containers the workers made and did not remove")
+			listedPods, listedContainers := listedIDs(ctx)
 
+			// The workers pulled and removed images at random: the image
+			// counts are checked once every image is removed, below.
 			removeAllPods(ctx)
-			for _, img := range images {
-				pullImage(ctx, img.ref, nil) // the image set of the baseline
-			}
-			var end leftovers
-			Eventually(func() leftovers {
-				end = node.leftoversOf(ctx)
-				return end
-			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Equal(baseline), "removing every pod leaves the node as after the warm-up")
+			afterPods := settle(func() leftovers { return withoutImages(node.leftoversOf(ctx)) }, withoutImages(baseline))
 			rssEnd := daemonRSS(node)
-			expectIndexMatchesContainerd(ctx, node)
+			AddReportEntry("soak daemon memory", fmt.Sprintf("slipwayd RSS %s at start, %s peak, %s at end; containerd %s, %s, %s",
+				mib(rssStart.slipwayd), mib(peak.slipwayd), mib(rssEnd.slipwayd), mib(rssStart.containerd), mib(peak.containerd), mib(rssEnd.containerd)))
+			criImages, ctrdImages := imageNames(ctx, node)
 
 			for _, img := range images {
 				removeImage(ctx, img.ref)
 			}
-			Eventually(func() [3]int {
-				l := node.leftoversOf(ctx)
-				return [3]int{l.Content, l.Images, l.ImageSnapshots}
-			}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Equal([3]int{start.Content, start.Images, start.ImageSnapshots}),
-				"removing the images leaves no content, image record or layer")
-			expectIndexMatchesContainerd(ctx, node)
+			imageCounts := func(l leftovers) [3]int { return [3]int{l.Content, l.Images, l.ImageSnapshots} }
+			imagesLeft := settle(func() [3]int { return imageCounts(node.leftoversOf(ctx)) }, imageCounts(start))
+			criImagesGone, ctrdImagesGone := imageNames(ctx, node)
 
 			calls, unexpected, violations := tally.totals()
-			AddReportEntry("soak daemon memory", fmt.Sprintf("slipwayd RSS %s at start, %s peak, %s at end; containerd %s, %s, %s",
-				mib(rssStart.slipwayd), mib(peak.slipwayd), mib(rssEnd.slipwayd), mib(rssStart.containerd), mib(peak.containerd), mib(rssEnd.containerd)))
 			GinkgoWriter.Printf("soak: %d calls, %d unexpected errors, %d violations\n%s\n", calls, unexpected, violations, tally.table())
 			Expect(unexpected).To(BeZero(), "unexpected errors (see the soak calls report entry)")
 			Expect(violations).To(BeZero(), "broken invariants (see the soak calls report entry)")
+			Expect(listedPods).To(Equal(pods), "the node lists the pods the workers made and did not remove, and no other")
+			Expect(listedContainers).To(Equal(containers), "the node lists the containers the workers made and did not remove, and no other")
+			Expect(afterPods).To(Equal(withoutImages(baseline)), "removing every pod leaves the node as after the warm-up")
+			Expect(criImages).To(Equal(ctrdImages), "the CRI lists the images containerd has")
+			Expect(imagesLeft).To(Equal(imageCounts(start)), "removing the images leaves no content, image record or layer (content, images, layers)")
+			Expect(criImagesGone).To(Equal(ctrdImagesGone), "the CRI lists the images containerd has")
 			Expect(rssEnd.slipwayd).To(BeNumerically("<=", rssBound(rssStart.slipwayd)), "slipwayd's RSS comes back near its start")
 			Expect(rssEnd.containerd).To(BeNumerically("<=", rssBound(rssStart.containerd)), "containerd's RSS comes back near its start")
 		})
@@ -198,11 +183,27 @@ func runSoak(ctx context.Context, node *faultNode, seed uint64, duration time.Du
 	return peak
 }
 
-// expectIndexMatchesContainerd checks that the CRI lists exactly the image
-// names containerd has: the image index missed no change.
-func expectIndexMatchesContainerd(ctx context.Context, node *faultNode) {
+// listedIDs are the IDs of the pods and containers the node lists, sorted.
+func listedIDs(ctx context.Context) (pods, containers []string) {
 	GinkgoHelper()
-	var cri []string
+	ps, err := runtimeSvc.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	Expect(err).NotTo(HaveOccurred())
+	for _, p := range ps.Items {
+		pods = append(pods, p.Id)
+	}
+	cs, err := runtimeSvc.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	Expect(err).NotTo(HaveOccurred())
+	for _, c := range cs.Containers {
+		containers = append(containers, c.Id)
+	}
+	return soakIDs(pods), soakIDs(containers)
+}
+
+// imageNames are the image names the CRI lists (tags and digests) and the
+// names of containerd's image records, sorted: the same when the image
+// index missed no change.
+func imageNames(ctx context.Context, node *faultNode) (cri, containerd []string) {
+	GinkgoHelper()
 	for _, img := range listImages(ctx, "") {
 		cri = append(cri, img.RepoTags...)
 		cri = append(cri, img.RepoDigests...)
@@ -210,11 +211,28 @@ func expectIndexMatchesContainerd(ctx context.Context, node *faultNode) {
 	client, nsCtx := node.client()
 	records, err := client.ImageService().List(nsCtx)
 	Expect(err).NotTo(HaveOccurred())
-	var names []string
 	for _, r := range records {
-		names = append(names, r.Name)
+		containerd = append(containerd, r.Name)
 	}
-	Expect(soakIDs(cri)).To(Equal(soakIDs(names)), "the CRI lists the images containerd has")
+	return soakIDs(cri), soakIDs(containerd)
+}
+
+// settle reads until the reading equals want, for at most a minute, and
+// returns the last reading: cleanups that finish asynchronously (shims
+// exiting, containerd's GC) get their time, and the caller asserts.
+func settle[T any](read func() T, want T) T {
+	got := read()
+	for deadline := time.Now().Add(time.Minute); !reflect.DeepEqual(got, want) && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		got = read()
+	}
+	return got
+}
+
+// withoutImages is l without its image counts.
+func withoutImages(l leftovers) leftovers {
+	l.Content, l.Images, l.ImageSnapshots = 0, 0, 0
+	return l
 }
 
 // daemonMemory is the RSS of a node's slipwayd and containerd, in bytes.
@@ -261,10 +279,21 @@ func soakSeed() uint64 {
 	return rand.Uint64()
 }
 
-// removeCgroup removes an empty cgroup from every hierarchy.
-func removeCgroup(path string) {
+// removeCgroupsBut removes the cgroups below parents (and then the
+// parents, except containerd's namespace) that are not in keep: those a
+// failed spec leaked are empty and go.
+func removeCgroupsBut(parents, keep []string) {
+	for _, dir := range cgroupsBelow(parents) {
+		if !slices.Contains(keep, dir) {
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", dir))
+		}
+	}
 	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, h := range hierarchies {
-		_ = os.Remove(filepath.Join("/sys/fs/cgroup", h.Name(), path))
+		for _, parent := range parents {
+			if parent != "k8s.io" {
+				_ = os.Remove(filepath.Join("/sys/fs/cgroup", h.Name(), parent))
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -74,6 +75,13 @@ func (p *soakPod) gone() bool {
 	return p.removing
 }
 
+// String describes the pod and the calls begun on it.
+func (p *soakPod) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Sprintf("pod %.12s stopping=%t removing=%t", p.id, p.stopping, p.removing)
+}
+
 // ctrState is how far the soak took a container.
 type ctrState int
 
@@ -96,6 +104,14 @@ type soakContainer struct {
 	// call.
 	state              ctrState
 	stopping, removing bool
+}
+
+// String describes the container, its pod and the calls begun on them.
+func (c *soakContainer) String() string {
+	c.mu.Lock()
+	s := fmt.Sprintf("container %.12s state=%d stopping=%t removing=%t image=%s", c.id, c.state, c.stopping, c.removing, c.image.ref)
+	c.mu.Unlock()
+	return s + " in " + c.pod.String()
 }
 
 // gone reports whether a removal of the container or its pod has begun.
