@@ -250,11 +250,12 @@ func (w *soakWorker) execSync(ctx context.Context) {
 	resp, err := call(ctx, func(ctx context.Context) (*runtimeapi.ExecSyncResponse, error) {
 		return runtimeSvc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: c.id, Cmd: []string{"echo", token}, Timeout: 30})
 	})
-	// An exec that races a stop fails as the container dies; the runtime
-	// (containerd's CRI as well) may answer Unknown with runc's error.
+	// An exec that races a stop fails as the container dies: the runtime
+	// (containerd's CRI as well) may answer with the shim's NotFound for
+	// a deleted task or Unknown with runc's error.
 	code := status.Code(err)
 	tolerated := code == codes.NotFound && c.gone() ||
-		(code == codes.FailedPrecondition || code == codes.Unknown) && c.halted()
+		(code == codes.FailedPrecondition || code == codes.NotFound || code == codes.Unknown) && c.halted()
 	w.tally.record("ExecSync", err, tolerated, c.String())
 	if err == nil && (resp.ExitCode != 0 || string(resp.Stdout) != token+"\n") && !c.halted() {
 		w.tally.violate("ExecSync in %s: exit %d, stdout %q, stderr %q; want exit 0 and %q",
