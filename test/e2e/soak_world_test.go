@@ -176,7 +176,7 @@ func (w *soakWorld) podCount() int {
 	return len(w.pods)
 }
 
-// snapshot returns the IDs of the live pods and containers.
+// snapshot returns the IDs of the live pods and containers, sorted.
 func (w *soakWorld) snapshot() (pods, containers []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -186,7 +186,7 @@ func (w *soakWorld) snapshot() (pods, containers []string) {
 	for _, c := range w.containers {
 		containers = append(containers, c.id)
 	}
-	return pods, containers
+	return soakIDs(pods), soakIDs(containers)
 }
 
 // pickPod returns a random live pod for which claim (called under the
