@@ -153,12 +153,12 @@ type leftovers struct {
 	Shims, Loggers, Infras                          int
 	StateFiles                                      []string
 	Node                                            nodeFootprint
-	// Cgroups are the cgroup v1 directories (HIERARCHY/PARENT/NAME) below
-	// the parents the node's pods use: containerd's namespace, where
-	// runc puts the containers of pods without a cgroup parent
-	// (/k8s.io/ID; their infra processes get no cgroup of their own), and
-	// the node's cgroupParents. /k8s.io is host-wide: a containerd of
-	// another node in that namespace shows there too.
+	// Cgroups are the cgroup directories right below the parents the
+	// node's pods use, as "PARENT/NAME (HIERARCHIES)": containerd's
+	// namespace, where runc puts the containers of pods without a cgroup
+	// parent (/k8s.io/ID; their infra processes get no cgroup of their
+	// own), and the node's cgroupParents. /k8s.io is host-wide: a
+	// containerd of another node in that namespace shows there too.
 	Cgroups []string
 	// Mounts are the mounts (FSTYPE PATH) below the node's root and
 	// state directories.
@@ -226,27 +226,34 @@ func (n *faultNode) leftoversOf(ctx context.Context) leftovers {
 	return l
 }
 
-// cgroupsBelow lists the directories right below each parent in every
-// cgroup v1 hierarchy (and the cgroup2 mount of a hybrid host) as
-// HIERARCHY/PARENT/NAME, sorted.
+// cgroupsBelow lists the directories right below each parent in the
+// cgroup v1 hierarchies (and the cgroup2 mount of a hybrid host) as
+// "PARENT/NAME (HIERARCHY,...)", sorted.
 func cgroupsBelow(parents []string) []string {
-	var out []string
+	in := map[string][]string{}
 	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, h := range hierarchies {
 		if !h.IsDir() {
 			continue // cpu and cpuacct may be links to cpu,cpuacct
 		}
 		for _, parent := range parents {
-			rel := filepath.Join(h.Name(), parent)
-			entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", rel))
+			entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", h.Name(), parent))
 			for _, e := range entries {
 				if e.IsDir() {
-					out = append(out, rel+"/"+e.Name())
+					rel := strings.TrimPrefix(parent, "/") + "/" + e.Name()
+					in[rel] = append(in[rel], h.Name())
 				}
 			}
 		}
 	}
+	out := make([]string, 0, len(in))
+	for rel, hs := range in {
+		out = append(out, rel+" ("+strings.Join(hs, ",")+")")
+	}
 	slices.Sort(out)
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 

@@ -145,7 +145,7 @@ func (w *soakWorker) createContainer(ctx context.Context) {
 	}
 	defer p.inflight.Done()
 	img := w.images[w.rng.IntN(len(w.images))]
-	removals := img.group.removals.Load()
+	ended := img.group.ended.Load()
 	if !w.ensureImage(ctx, img) {
 		return
 	}
@@ -160,9 +160,9 @@ func (w *soakWorker) createContainer(ctx context.Context) {
 		})
 	})
 	code := status.Code(err)
-	tolerated := code == codes.NotFound && (p.gone() || img.group.removals.Load() != removals) ||
+	tolerated := code == codes.NotFound && (p.gone() || img.group.removedSince(ended)) ||
 		code == codes.FailedPrecondition && p.halted()
-	w.tally.record("CreateContainer", err, tolerated, fmt.Sprintf("%s %s (removals %d then %d)", p, img.ref, removals, img.group.removals.Load()))
+	w.tally.record("CreateContainer", err, tolerated, fmt.Sprintf("%s %s (removals ended before %d, begun now %d)", p, img.ref, ended, img.group.begun.Load()))
 	if err != nil {
 		return
 	}
@@ -448,10 +448,11 @@ func (w *soakWorker) pullImage(ctx context.Context) {
 // containerd's CRI, they keep their rootfs and run on.
 func (w *soakWorker) removeImage(ctx context.Context) {
 	img := w.images[w.rng.IntN(len(w.images))]
-	img.group.removals.Add(1)
+	img.group.begun.Add(1)
 	_, err := call(ctx, func(ctx context.Context) (*runtimeapi.RemoveImageResponse, error) {
 		return imageSvc.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: img.ref}})
 	})
+	img.group.ended.Add(1)
 	w.tally.record("RemoveImage", err, false, img.ref)
 }
 

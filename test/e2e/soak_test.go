@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,16 +286,25 @@ func soakSeed() uint64 {
 	return rand.Uint64()
 }
 
-// removeCgroupsBut removes the cgroups below parents (and then the
-// parents, except containerd's namespace) that are not in keep: those a
-// failed spec leaked are empty and go.
+// removeCgroupsBut removes the cgroups below parents that are not in keep
+// (cgroupsBelow's entries), and then the parents except containerd's
+// namespace: those a failed spec leaked are empty and go.
 func removeCgroupsBut(parents, keep []string) {
-	for _, dir := range cgroupsBelow(parents) {
-		if !slices.Contains(keep, dir) {
-			_ = os.Remove(filepath.Join("/sys/fs/cgroup", dir))
-		}
+	kept := map[string]bool{}
+	for _, entry := range keep {
+		rel, _, _ := strings.Cut(entry, " ")
+		kept[rel] = true
 	}
 	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, entry := range cgroupsBelow(parents) {
+		rel, _, _ := strings.Cut(entry, " ")
+		if kept[rel] {
+			continue
+		}
+		for _, h := range hierarchies {
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", h.Name(), rel))
+		}
+	}
 	for _, h := range hierarchies {
 		for _, parent := range parents {
 			if parent != "k8s.io" {

@@ -23,8 +23,13 @@ type soakImage struct {
 	group *soakImageGroup
 }
 
-// soakImageGroup counts the RemoveImage calls begun on its image.
-type soakImageGroup struct{ removals atomic.Int64 }
+// soakImageGroup counts the RemoveImage calls begun and ended on its
+// image.
+type soakImageGroup struct{ begun, ended atomic.Int64 }
+
+// removedSince reports whether a removal that had not ended when ended
+// was read (ended is an earlier read of g.ended) has begun by now.
+func (g *soakImageGroup) removedSince(ended int64) bool { return g.begun.Load() > ended }
 
 // soakImages are the images of the test registry the soak uses: all run
 // sh, and the two tags of test-image-tags are one image.
