@@ -53,7 +53,7 @@ var _ = Describe("Soak", func() {
 			DeferCleanup(removeCgroupsBut, cgroupParents, cgroupsBelow(cgroupParents))
 			node := startFaultNode(ctx, embeddedContainerd)
 			node.cgroupParents = []string{soakCgroupParent}
-			DeferCleanup(removeAllPods)
+			DeferCleanup(removePodsAndOrphans)
 			images := soakImages()
 			start := node.leftoversOf(ctx)
 
@@ -69,7 +69,7 @@ var _ = Describe("Soak", func() {
 
 			// The workers pulled and removed images at random: the image
 			// counts are checked once every image is removed, below.
-			removeAllPods(ctx)
+			removePodsAndOrphans(ctx)
 			afterPods := settle(func() leftovers { return withoutImages(node.leftoversOf(ctx)) }, withoutImages(baseline))
 			rssEnd := daemonRSS(node)
 			AddReportEntry("soak daemon memory", fmt.Sprintf("slipwayd RSS %s at start, %s peak, %s at end; containerd %s, %s, %s",
@@ -188,6 +188,21 @@ func runSoak(ctx context.Context, node *faultNode, seed uint64, duration time.Du
 	sampler.Wait()
 	Expect(ctx.Err()).NotTo(HaveOccurred(), "the soak ran to its end")
 	return peak
+}
+
+// removePodsAndOrphans removes every pod of the node, and then every
+// container left without a pod (the workers record each as a violation).
+func removePodsAndOrphans(ctx context.Context) {
+	GinkgoHelper()
+	pods, _ := listedIDs(ctx)
+	for _, id := range pods {
+		removePod(ctx, id)
+	}
+	_, orphans := listedIDs(ctx)
+	for _, id := range orphans {
+		_, err := runtimeSvc.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id})
+		Expect(err).NotTo(HaveOccurred())
+	}
 }
 
 // listedIDs are the IDs of the pods and containers the node lists, sorted.
