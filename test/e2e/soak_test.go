@@ -32,12 +32,12 @@ const (
 	soakCgroupParent = "/slipway-soak"
 	// soakRSSSlack and soakRSSFactor bound the daemons' RSS after the soak
 	// (every pod removed): at most the larger of start+slack and
-	// start*factor. Measured here over a 2-minute soak (about 3,700
-	// calls): slipwayd 66 MiB after the warm-up, 72 MiB peak, 68 MiB at
-	// the end; containerd 50, 54, 50.5. Go hands freed heap back to the
-	// OS only gradually, so some retained heap after a peak is no leak;
-	// 50 MiB is far above that and is crossed by a leak of 1 KiB per call
-	// in a 30-minute soak.
+	// start*factor. Measured here over five 2-minute soaks (3,700 to 5,400
+	// calls): slipwayd 63-66 MiB after the warm-up, 70-73 MiB at its
+	// peak, 68-73 MiB at the end; containerd 45-53, 53-54, 50.5-51.5. Go
+	// hands freed heap back to the OS only gradually, so the end may sit
+	// at the peak without a leak; 50 MiB is far above that, and is crossed
+	// by a leak of 1 KiB per call in a 30-minute soak.
 	soakRSSSlack  = 50 << 20
 	soakRSSFactor = 1.5
 )
