@@ -5,12 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -44,6 +46,9 @@ type faultNode struct {
 	// externalExited is closed when external has exited.
 	externalExited <-chan struct{}
 	ctrdCfg        embedded.Config
+	// cgroupParents are the cgroup parents (cgroupfs paths) the spec's
+	// pods use besides the default; leftoversOf counts their children.
+	cgroupParents []string
 }
 
 // startFaultNode starts a fault node and points the suite's globals at it
@@ -175,16 +180,30 @@ func (n *faultNode) client() (*containerd.Client, context.Context) {
 }
 
 // leftovers counts what pods and containers may leave on the node once
-// every pod is removed: containerd objects, processes and state files.
+// every pod is removed: containerd objects, processes, state files,
+// cgroups and mounts, and the images' content.
 type leftovers struct {
 	Containers, Tasks, Snapshots, Leases, Sandboxes int
 	Shims, Loggers, Infras                          int
 	StateFiles                                      []string
 	Node                                            nodeFootprint
+	// Cgroups are the cgroup directories right below the parents the
+	// node's pods use, as "PARENT/NAME (HIERARCHIES)": containerd's
+	// namespace, where runc puts the containers of pods without a cgroup
+	// parent (/k8s.io/ID; their infra processes get no cgroup of their
+	// own), and the node's cgroupParents. /k8s.io is host-wide: a
+	// containerd of another node in that namespace shows there too.
+	Cgroups []string
+	// Mounts are the mounts (FSTYPE PATH) below the node's root and
+	// state directories.
+	Mounts []string
+	// Content, Images and ImageSnapshots count the blobs, image records
+	// and committed snapshots (image layers) in the CRI namespace.
+	Content, Images, ImageSnapshots int
 }
 
 // leftoversOf reads n's leftovers. Snapshots count only those of
-// containers (image layers are committed snapshots and stay).
+// containers (image layers are committed snapshots, in ImageSnapshots).
 func (n *faultNode) leftoversOf(ctx context.Context) leftovers {
 	GinkgoHelper()
 	client, nsCtx := n.client()
@@ -200,9 +219,18 @@ func (n *faultNode) leftoversOf(ctx context.Context) leftovers {
 	Expect(client.SnapshotService("overlayfs").Walk(nsCtx, func(_ context.Context, info snapshots.Info) error {
 		if info.Kind != snapshots.KindCommitted {
 			l.Snapshots++
+		} else {
+			l.ImageSnapshots++
 		}
 		return nil
 	})).To(Succeed())
+	Expect(client.ContentStore().Walk(nsCtx, func(content.Info) error {
+		l.Content++
+		return nil
+	})).To(Succeed())
+	imgs, err := client.ImageService().List(nsCtx)
+	Expect(err).NotTo(HaveOccurred())
+	l.Images = len(imgs)
 	ls, err := client.LeasesService().List(nsCtx)
 	Expect(err).NotTo(HaveOccurred())
 	for _, lease := range ls {
@@ -227,7 +255,63 @@ func (n *faultNode) leftoversOf(ctx context.Context) leftovers {
 		l.StateFiles = append(l.StateFiles, "root/pods/"+e.Name())
 	}
 	l.Node = footprint()
+	l.Cgroups = cgroupsBelow(append([]string{"k8s.io"}, n.cgroupParents...))
+	l.Mounts = mountsBelow(n.root, n.state)
 	return l
+}
+
+// cgroupsBelow lists the directories right below each parent in the
+// cgroup v1 hierarchies (and the cgroup2 mount of a hybrid host) as
+// "PARENT/NAME (HIERARCHY,...)", sorted.
+func cgroupsBelow(parents []string) []string {
+	in := map[string][]string{}
+	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range hierarchies {
+		if !h.IsDir() {
+			continue // cpu and cpuacct may be links to cpu,cpuacct
+		}
+		for _, parent := range parents {
+			entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", h.Name(), parent))
+			for _, e := range entries {
+				if e.IsDir() {
+					rel := strings.TrimPrefix(parent, "/") + "/" + e.Name()
+					in[rel] = append(in[rel], h.Name())
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(in))
+	for rel, hs := range in {
+		out = append(out, rel+" ("+strings.Join(hs, ",")+")")
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// mountsBelow lists the mounts below any of dirs as FSTYPE PATH, sorted.
+func mountsBelow(dirs ...string) []string {
+	GinkgoHelper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		sep := slices.Index(fields, "-")
+		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
+			continue
+		}
+		for _, dir := range dirs {
+			if strings.HasPrefix(fields[4], dir+"/") {
+				out = append(out, fields[sep+1]+" "+fields[4])
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func isBuilderLease(l leases.Lease) bool {
