@@ -2,8 +2,6 @@ package container
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/image-spec/identity"
+	"github.com/slipway-dev/slipway/runtime/names"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -39,7 +38,7 @@ type CreateRequest struct {
 // name returns the first call's ID, waiting for it while it runs. On error
 // it leaves nothing behind.
 func (r *Runtime) Create(ctx context.Context, name string, req CreateRequest) (_ string, retErr error) {
-	id := newID()
+	id := names.NewID()
 	creation, existing, err := r.names.Reserve(ctx, name, id)
 	if err != nil {
 		return "", err
@@ -217,9 +216,3 @@ func (r *Runtime) deleteUnstartedTasks(ctx context.Context) error {
 	return nil
 }
 
-// newID is a random 64-hex-digit ID, the form containerd's CRI uses.
-func newID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}

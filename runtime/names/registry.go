@@ -6,8 +6,18 @@ package names
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"sync"
 )
+
+// NewID is a random 64-hex-digit ID, the form containerd's CRI uses for
+// pods and containers.
+func NewID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 // Registry maps names to IDs. The zero value is not usable; use New.
 type Registry struct {

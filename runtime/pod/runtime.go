@@ -2,8 +2,6 @@ package pod
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -96,7 +94,7 @@ func NewRuntime(opts Options) *Runtime {
 // pod name returns the first call's pod ID, waiting for it while it runs.
 // On error nothing of the pod is left.
 func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, runtimeHandler string) (_ string, retErr error) {
-	id := newID()
+	id := names.NewID()
 	creation, existing, err := r.names.Reserve(ctx, Name(config.Metadata), id)
 	if err != nil {
 		return "", err
@@ -243,9 +241,3 @@ func unpinAll(pinned namespaces.Pinned) error {
 	return errors.Join(errs...)
 }
 
-// newID is a random 64-hex-digit ID, the form containerd's CRI uses.
-func newID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
