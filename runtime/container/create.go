@@ -215,4 +215,3 @@ func (r *Runtime) deleteUnstartedTasks(ctx context.Context) error {
 	}
 	return nil
 }
-

@@ -240,4 +240,3 @@ func unpinAll(pinned namespaces.Pinned) error {
 	}
 	return errors.Join(errs...)
 }
-
