@@ -29,6 +29,7 @@ type Config struct {
 	CNI        CNIConfig        `toml:"cni" json:"cni"`
 	Builder    BuilderConfig    `toml:"builder" json:"builder"`
 	Streaming  StreamingConfig  `toml:"streaming" json:"streaming"`
+	NRI        NRIConfig        `toml:"nri" json:"nri"`
 }
 
 // CRIConfig configures the CRI server.
@@ -102,6 +103,7 @@ func defaultConfig() Config {
 		},
 		Builder:   defaultBuilderConfig(),
 		Streaming: defaultStreamingConfig(),
+		NRI:       defaultNRIConfig(),
 	}
 }
 
@@ -128,6 +130,7 @@ func loadConfig(args []string) (Config, error) {
 	cniBinDirs := fs.String("cni-bin-dirs", "", "comma-separated CNI plugin directories (default "+strings.Join(cfg.CNI.BinDirs, ",")+")")
 	applyBuilderFlags := builderFlags(fs)
 	applyStreamingFlags := streamingFlags(fs)
+	applyNRIFlags := nriFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -167,6 +170,7 @@ func loadConfig(args []string) (Config, error) {
 	}
 	applyBuilderFlags(&cfg)
 	applyStreamingFlags(&cfg)
+	applyNRIFlags(&cfg)
 	return cfg, cfg.validate()
 }
 
@@ -208,6 +212,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := c.Streaming.validate(); err != nil {
+		return err
+	}
+	if err := c.NRI.validate(); err != nil {
 		return err
 	}
 	return nil

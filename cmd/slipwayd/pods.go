@@ -29,7 +29,7 @@ type podRuntime struct {
 }
 
 // newRuntime returns the pod runtime over r, containers and images.
-func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cri.ImageService) *pod.Runtime {
+func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cri.ImageService, hooks pod.Hooks) *pod.Runtime {
 	driver := cfg.cgroupDriver()
 	return pod.NewRuntime(pod.Options{
 		Store:      r.store,
@@ -42,6 +42,7 @@ func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cr
 			return spec.CgroupsPath(driver, parent, id)
 		},
 		EnsureImage: func(ctx context.Context, ref string) error { return ensureImage(ctx, images, ref) },
+		Hooks:       hooks,
 	})
 }
 

@@ -47,7 +47,7 @@ type Containers interface {
 	RemoveInPod(ctx context.Context, podID string) error
 }
 
-// Options configure a Runtime. All fields are required.
+// Options configure a Runtime. All fields but Hooks are required.
 type Options struct {
 	Store      *Store
 	Network    Network
@@ -60,6 +60,8 @@ type Options struct {
 	CgroupsPath func(parent, id string) (string, error)
 	// EnsureImage pulls the sandbox image unless the node has it.
 	EnsureImage func(ctx context.Context, ref string) error
+	// Hooks are NRI's; nil runs none.
+	Hooks Hooks
 }
 
 // Runtime runs pod sandboxes. It owns their lifecycle: the name
@@ -183,7 +185,18 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		return "", err
 	}
 	p.IPs = ips
+	// Plugins see the pod before it is listed: nothing can use it while
+	// they decide, and a plugin that connects meanwhile is synchronized
+	// once it is recorded.
+	unblock := r.hooks().BlockSync()
+	defer unblock()
+	if err := r.hooks().RunPodSandbox(ctx, p); err != nil {
+		return "", err
+	}
 	if err := r.opts.Store.Create(ctx, p); err != nil {
+		undo := context.WithoutCancel(ctx)
+		r.hooks().StopPodSandbox(undo, p)
+		r.hooks().RemovePodSandbox(undo, p)
 		return "", err
 	}
 	return id, nil
