@@ -89,6 +89,25 @@ var _ = Describe("Image volumes", func() {
 		Expect(allViews(ctx)).To(BeEmpty())
 	})
 
+	It("are mounted again at start-up for a created container when a reboot unmounted them", func(ctx context.Context) {
+		volImage := pullImage(ctx, registry.ImageVolumeDataImage, nil)
+		pod := runTestPod(ctx, "image-volume-reboot")
+		config := containerConfig("reader", "sleep 3600")
+		config.Mounts = []*runtimeapi.Mount{{ContainerPath: "/mnt/volume", Readonly: true, Image: &runtimeapi.ImageSpec{Image: volImage}}}
+		id := createContainer(ctx, pod, config)
+
+		daemon.terminate()
+		// A reboot empties the state directory (a tmpfs) and its mounts.
+		Expect(mount.UnmountAll(filepath.Join(imageVolumeDir(id), "0"), 0)).To(Succeed())
+		Expect(os.RemoveAll(imageVolumeDir(id))).To(Succeed())
+		daemon.start()
+		daemon.waitServing(ctx)
+
+		Expect(mountsUnder(imageVolumeDir(id))).To(Equal(1))
+		startContainer(ctx, id)
+		Expect(execIn(ctx, id, "cat", "/mnt/volume"+registry.ImageVolumeDataFile).stdout).To(Equal(registry.ImageVolumeDataText))
+	})
+
 	It("are removed at start-up when a crash left them without a container", func(ctx context.Context) {
 		volImage := pullImage(ctx, registry.ImageVolumeDataImage, nil)
 		const id = "0000crashedcreate"
