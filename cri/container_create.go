@@ -44,6 +44,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			Image:        img.Config,
 			CgroupDriver: s.opts.CgroupDriver,
 			SeccompRoot:  s.opts.SeccompRoot,
+			CDI:          s.opts.CDI,
+		}
+		if in.CDIDevices, err = spec.CDIDeviceNames(p.Config.GetAnnotations(), config); err != nil {
+			return err
 		}
 		if in.InfraPID, err = s.infraPID(ctx, p.ID, p.Infra); err != nil {
 			return err

@@ -31,8 +31,8 @@ func validateConfig(c *runtimeapi.ContainerConfig, h Host) error {
 	if c == nil {
 		return invalid("config", "is required")
 	}
-	if len(c.GetCDIDevices()) > 0 {
-		return unsupported("CDI_devices", "CDI devices are not supported")
+	if _, err := CDIDeviceNames(nil, c); err != nil {
+		return err
 	}
 	sc := c.GetLinux().GetSecurityContext()
 	// A stand-in image: the checks that need the real one run in Opts.

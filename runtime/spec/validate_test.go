@@ -134,9 +134,16 @@ func TestValidateConfig(t *testing.T) {
 		{name: "negative group", change: func(in *Input) { sc(in).SupplementalGroups = []int64{-5} }, err: "supplemental_groups[0]"},
 		{name: "unknown capability", change: func(in *Input) { sc(in).Capabilities.AddCapabilities = []string{"FLY"} }, err: "add_capabilities[0]"},
 		{
-			name:   "CDI devices",
-			change: func(in *Input) { in.Config.CDIDevices = []*runtimeapi.CDIDevice{{Name: "x"}} },
-			err:    "CDI_devices",
+			name: "CDI device name not qualified",
+			change: func(in *Input) {
+				in.Config.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/gpu=0"}, {Name: "x"}}
+			},
+			err: `CDI_devices[1].name: "x" is not a CDI device name`,
+		},
+		{
+			name:   "CDI annotation with a bad name",
+			change: func(in *Input) { in.Config.Annotations = map[string]string{"cdi.k8s.io/plugin_0": "gpu0"} },
+			err:    `annotations[cdi.k8s.io/plugin_0]: invalid CDI device name "gpu0"`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
