@@ -31,6 +31,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, fmt.Errorf("config.image.image: %w", err)
 	}
+	config, imageVolumes, err := s.imageVolumes(config)
+	if err != nil {
+		return nil, err
+	}
 	var id string
 	err = s.opts.PodRuntime.WhileReady(req.PodSandboxId, func(p pod.Sandbox) error {
 		ctx := log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", p.ID))
@@ -64,10 +68,11 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			c.LogPath = filepath.Join(dir, rel)
 		}
 		id, err = s.opts.Containers.Create(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), container.CreateRequest{
-			Container: c,
-			ImageName: img.References[0],
-			SpecOpts: func(id string, rootfs []mount.Mount) ([]oci.SpecOpts, error) {
-				in.ID, in.RootfsMounts = id, rootfs
+			Container:    c,
+			ImageName:    img.References[0],
+			ImageVolumes: imageVolumes,
+			SpecOpts: func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error) {
+				in.ID, in.RootfsMounts, in.Config = id, rootfs, config
 				return spec.Opts(in)
 			},
 		})

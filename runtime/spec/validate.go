@@ -40,6 +40,7 @@ func validateConfig(c *runtimeapi.ContainerConfig, h Host) error {
 	checks := []func() error{
 		func() error { _, err := processOpt(c, anyImage, "validating"); return err },
 		func() error { return checkNamespaceModes(sc.GetNamespaceOptions()) },
+		func() error { return checkImageVolumes(c.GetMounts()) },
 		func() error {
 			_, err := mountsOpt(withImageVolumeStandIns(c.GetMounts()), nil, h, lookupMount)
 			return err
@@ -75,6 +76,28 @@ func checkNamespaceModes(ns *runtimeapi.NamespaceOption) error {
 	}
 	if mode := ns.GetUsernsOptions().GetMode(); mode != runtimeapi.NamespaceMode_NODE && mode != runtimeapi.NamespaceMode_POD {
 		return invalid(usernsField, "mode %s is not allowed for user namespaces", mode)
+	}
+	return nil
+}
+
+// checkImageVolumes checks what is particular to image volumes as kubelet
+// sends them, before the caller mounts them: an image named, no host path
+// (the runtime picks it), and a relative image_sub_path that stays in the
+// image. Whether the image and the sub path exist is for the caller.
+func checkImageVolumes(mounts []*runtimeapi.Mount) error {
+	for i, m := range mounts {
+		if m.GetImage() == nil {
+			continue
+		}
+		field := func(name string) string { return fmt.Sprintf("mounts[%d].%s", i, name) }
+		switch sub := m.ImageSubPath; {
+		case m.Image.GetImage() == "":
+			return invalid(field("image.image"), "is required for an image volume")
+		case m.HostPath != "":
+			return invalid(field("host_path"), "must be empty for an image volume (the runtime mounts the image)")
+		case sub != "" && (strings.ContainsRune(sub, 0) || !filepath.IsLocal(sub)):
+			return invalid(field("image_sub_path"), "%q is not a relative path inside the image", sub)
+		}
 	}
 	return nil
 }

@@ -32,13 +32,41 @@ func TestValidateConfig(t *testing.T) {
 		{
 			name: "image volume: the caller gives its host path later",
 			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}, ImageSubPath: "etc/x"})
+			},
+		},
+		{
+			name: "writable image volume",
+			change: func(in *Input) {
 				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Image: &runtimeapi.ImageSpec{Image: "models:1"}})
 			},
+			err: "mounts[1].readonly: must be true for an image volume",
+		},
+		{
+			name: "image volume with a host path",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", HostPath: "/srv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}})
+			},
+			err: "mounts[1].host_path: must be empty for an image volume",
+		},
+		{
+			name: "image volume without an image name",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{}})
+			},
+			err: "mounts[1].image.image: is required",
+		},
+		{
+			name: "image_sub_path leaving the image",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}, ImageSubPath: "../etc"})
+			},
+			err: "mounts[1].image_sub_path: \"../etc\" is not a relative path inside the image",
 		},
 		{
 			name: "image volume with a bad container path",
 			change: func(in *Input) {
-				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/a/../models", Image: &runtimeapi.ImageSpec{Image: "models:1"}})
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/a/../models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}})
 			},
 			err: "mounts[1].container_path",
 		},
