@@ -59,9 +59,12 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		if dir, rel := p.Config.GetLogDirectory(), config.GetLogPath(); dir != "" && rel != "" {
 			c.LogPath = filepath.Join(dir, rel)
 		}
+		uids, gids := p.UserNamespace()
 		id, err = s.opts.Containers.Create(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), container.CreateRequest{
 			Container: c,
 			ImageName: img.References[0],
+			UIDs:      uids,
+			GIDs:      gids,
 			SpecOpts: func(id string, rootfs []mount.Mount) ([]oci.SpecOpts, error) {
 				in.ID, in.RootfsMounts = id, rootfs
 				return spec.Opts(in)

@@ -10,12 +10,14 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/image-spec/identity"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/names"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -31,6 +33,9 @@ type CreateRequest struct {
 	// snapshot exists; rootfs are its mounts, for options that read the
 	// image's files.
 	SpecOpts func(id string, rootfs []mount.Mount) ([]oci.SpecOpts, error)
+	// UIDs and GIDs are the pod's user namespace mappings, nil for the
+	// node's: the rootfs is then ID-mapped (rootfsRemap).
+	UIDs, GIDs []specs.LinuxIDMapping
 }
 
 // Create makes a container named name: its rootfs snapshot, its spec and
@@ -80,7 +85,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			}
 		}
 	}()
-	rootfs, err := r.prepareRootfs(ctx, c.ID, img)
+	rootfs, err := r.prepareRootfs(ctx, c.ID, img, rootfsRemap(req.UIDs, req.GIDs)...)
 	if err != nil {
 		return err
 	}
@@ -139,7 +144,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 
 // prepareRootfs unpacks img for the snapshotter if needed and prepares the
 // container's writable snapshot on top of it.
-func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image) ([]mount.Mount, error) {
+func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image, opts ...snapshots.Opt) ([]mount.Mount, error) {
 	unpacked, err := img.IsUnpacked(ctx, r.opts.Snapshotter)
 	if err != nil {
 		return nil, fmt.Errorf("checking image unpack: %w", err)
@@ -154,7 +159,7 @@ func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.I
 		return nil, fmt.Errorf("reading image layers: %w", err)
 	}
 	parent := identity.ChainID(diffIDs).String()
-	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent)
+	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("preparing rootfs: %w", err)
 	}
