@@ -144,7 +144,7 @@ var _ = Describe("A pod with its own user namespace", func() {
 		pid := strings.Fields(string(b))[0]
 		Expect(nsInode("/proc/"+pid+"/ns/user")).To(Equal(nsInode(info.Namespaces["user"])), "the infra process is in the pod's user namespace")
 		Expect(ownerInode("/proc/"+pid+"/ns/pid")).To(Equal(nsInode(info.Namespaces["user"])), "the shared PID namespace is owned by it")
-		Expect(nsInode("/proc/"+pid+"/ns/net")).To(Equal(nsInode(info.Namespaces["net"])))
+		Expect(nsInode("/proc/" + pid + "/ns/net")).To(Equal(nsInode(info.Namespaces["net"])))
 
 		config := containerConfig("ps", `tr -d '\000' < /proc/1/cmdline; echo; cat /proc/self/uid_map; ls /proc | grep -c '^[0-9]'`)
 		config.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
