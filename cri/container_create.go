@@ -31,6 +31,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, fmt.Errorf("config.image.image: %w", err)
 	}
+	config, imageVolumes, err := s.imageVolumes(config)
+	if err != nil {
+		return nil, err
+	}
 	var id string
 	err = s.opts.PodRuntime.WhileReady(req.PodSandboxId, func(p pod.Sandbox) error {
 		ctx := log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", p.ID))
@@ -40,6 +44,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			Image:        img.Config,
 			CgroupDriver: s.opts.CgroupDriver,
 			SeccompRoot:  s.opts.SeccompRoot,
+			CDI:          s.opts.CDI,
+		}
+		if in.CDIDevices, err = spec.CDIDeviceNames(p.Config.GetAnnotations(), config); err != nil {
+			return err
 		}
 		if in.InfraPID, err = s.infraPID(ctx, p.ID, p.Infra); err != nil {
 			return err
@@ -61,12 +69,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		}
 		uids, gids := p.UserNamespace()
 		id, err = s.opts.Containers.Create(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), container.CreateRequest{
-			Container: c,
-			ImageName: img.References[0],
-			UIDs:      uids,
-			GIDs:      gids,
-			SpecOpts: func(id string, rootfs []mount.Mount) ([]oci.SpecOpts, error) {
-				in.ID, in.RootfsMounts = id, rootfs
+			Container:    c,
+			ImageName:    img.References[0],
+			ImageVolumes: imageVolumes,
+			UIDs:         uids,
+			GIDs:         gids,
+			SpecOpts: func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error) {
+				in.ID, in.RootfsMounts, in.Config = id, rootfs, config
 				return spec.Opts(in)
 			},
 		})

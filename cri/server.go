@@ -9,6 +9,7 @@ import (
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/spec"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -74,6 +75,9 @@ type Options struct {
 	Logs            LogReopener
 	// SeccompRoot resolves relative Localhost seccomp profile paths.
 	SeccompRoot string
+	// CDI resolves CDI devices; nil disables CDI (a container asking for
+	// a device then fails).
+	CDI spec.CDIRegistry
 	// CgroupDriver is "cgroupfs" or "systemd".
 	CgroupDriver string
 	// RuntimeVersion is slipway's version, reported by Version.

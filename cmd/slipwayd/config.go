@@ -53,6 +53,11 @@ type CRIConfig struct {
 	LoggerBinary string `toml:"logger_binary" json:"loggerBinary"`
 	// SeccompProfileRoot resolves relative Localhost seccomp profiles.
 	SeccompProfileRoot string `toml:"seccomp_profile_root" json:"seccompProfileRoot"`
+	// EnableCDI resolves CDI devices (CDI_devices, cdi.k8s.io/ annotations)
+	// against the specs in CDISpecDirs.
+	EnableCDI bool `toml:"enable_cdi" json:"enableCDI"`
+	// CDISpecDirs hold CDI spec files, watched for changes.
+	CDISpecDirs []string `toml:"cdi_spec_dirs" json:"cdiSpecDirs"`
 }
 
 // CNIConfig configures pod networking.
@@ -92,6 +97,8 @@ func defaultConfig() Config {
 			Namespace:    "k8s.io",
 			Snapshotter:  "overlayfs",
 			CgroupDriver: "auto",
+			EnableCDI:    true,
+			CDISpecDirs:  []string{"/etc/cdi", "/var/run/cdi"},
 		},
 		Containerd: ContainerdConfig{Binary: "containerd", LogLevel: "info"},
 		Registry:   RegistryConfig{ConfigPath: "/etc/slipway/certs.d"},
@@ -126,6 +133,7 @@ func loadConfig(args []string) (Config, error) {
 	infraBinary := fs.String("infra-binary", "", "slipway-infra executable (default: beside slipwayd, then PATH)")
 	cniConfDir := fs.String("cni-conf-dir", "", "CNI config directory (default "+cfg.CNI.ConfDir+")")
 	cniBinDirs := fs.String("cni-bin-dirs", "", "comma-separated CNI plugin directories (default "+strings.Join(cfg.CNI.BinDirs, ",")+")")
+	cdiSpecDirs := fs.String("cdi-spec-dirs", "", "comma-separated CDI spec directories (default "+strings.Join(cfg.CRI.CDISpecDirs, ",")+")")
 	applyBuilderFlags := builderFlags(fs)
 	applyStreamingFlags := streamingFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +169,9 @@ func loadConfig(args []string) (Config, error) {
 	set(&cfg.CNI.ConfDir, *cniConfDir)
 	if *cniBinDirs != "" {
 		cfg.CNI.BinDirs = strings.Split(*cniBinDirs, ",")
+	}
+	if *cdiSpecDirs != "" {
+		cfg.CRI.CDISpecDirs = strings.Split(*cdiSpecDirs, ",")
 	}
 	if *state != "" && *socket == "" && cfg.CRI.Socket == defaultConfig().CRI.Socket {
 		cfg.CRI.Socket = filepath.Join(cfg.State, "slipway.sock")
@@ -203,6 +214,11 @@ func (c Config) validate() error {
 	case "auto", "cgroupfs", "systemd":
 	default:
 		return fmt.Errorf("cri.cgroup_driver must be auto, cgroupfs or systemd, got %q", c.CRI.CgroupDriver)
+	}
+	for _, d := range c.CRI.CDISpecDirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("cri.cdi_spec_dirs must be absolute paths, got %q", d)
+		}
 	}
 	if err := c.Builder.validate(); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/runtime/container"
+	"github.com/slipway-dev/slipway/runtime/imagevolume"
 	"github.com/slipway-dev/slipway/runtime/logs"
 )
 
@@ -48,6 +49,9 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client)
 		LogIO:         l.io,
 		FIFODir:       filepath.Join(cfg.State, "fifo"),
 		AttachDir:     filepath.Join(cfg.State, "attach"),
+		ImageVolumes: imagevolume.New(imagevolume.Options{
+			Client: client, Snapshotter: cfg.CRI.Snapshotter, Dir: filepath.Join(cfg.State, "image-volumes"),
+		}),
 	})
 	if err := rt.CleanupInterrupted(ctx); err != nil {
 		log.G(ctx).WithError(err).Warn("cleaning up after interrupted container creations")

@@ -101,6 +101,7 @@ func run(ctx context.Context, cfg Config) error {
 		ContainerEvents: containers.events,
 		Logs:            containers.logs,
 		SeccompRoot:     cfg.CRI.SeccompProfileRoot,
+		CDI:             cdiRegistry(ctx, cfg.CRI),
 		CgroupDriver:    cfg.cgroupDriver(),
 		RuntimeVersion:  version,
 		UserNamespaces:  userns,

@@ -16,8 +16,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
-	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/names"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -29,10 +29,14 @@ type CreateRequest struct {
 	Container Container
 	// ImageName is the containerd image record its rootfs comes from.
 	ImageName string
+	// ImageVolumes are the container's image volumes, mounted before
+	// SpecOpts is called.
+	ImageVolumes []ImageVolume
 	// SpecOpts returns the spec options of container id once its rootfs
-	// snapshot exists; rootfs are its mounts, for options that read the
-	// image's files.
-	SpecOpts func(id string, rootfs []mount.Mount) ([]oci.SpecOpts, error)
+	// snapshot exists and its image volumes are mounted; rootfs are its
+	// mounts, for options that read the image's files, and config is
+	// Container.Config with the image volumes' host paths filled in.
+	SpecOpts func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error)
 	// UIDs and GIDs are the pod's user namespace mappings, nil for the
 	// node's: the rootfs is then ID-mapped (rootfsRemap).
 	UIDs, GIDs []specs.LinuxIDMapping
@@ -96,7 +100,17 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			}
 		}
 	}()
-	specOpts, err := req.SpecOpts(c.ID, rootfs)
+	if c.Config, err = r.mountImageVolumes(ctx, c.ID, c.Config, req.ImageVolumes); err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := r.removeImageVolumes(context.WithoutCancel(ctx), c.ID); err != nil {
+				log.G(ctx).WithError(err).Warn("removing image volumes of failed container")
+			}
+		}
+	}()
+	specOpts, err := req.SpecOpts(c.ID, rootfs, c.Config)
 	if err != nil {
 		return err
 	}
@@ -145,20 +159,10 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 // prepareRootfs unpacks img for the snapshotter if needed and prepares the
 // container's writable snapshot on top of it.
 func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image, opts ...snapshots.Opt) ([]mount.Mount, error) {
-	unpacked, err := img.IsUnpacked(ctx, r.opts.Snapshotter)
+	parent, err := images.UnpackedChainID(ctx, img, r.opts.Snapshotter)
 	if err != nil {
-		return nil, fmt.Errorf("checking image unpack: %w", err)
+		return nil, err
 	}
-	if !unpacked {
-		if err := img.Unpack(ctx, r.opts.Snapshotter); err != nil {
-			return nil, fmt.Errorf("unpacking image: %w", err)
-		}
-	}
-	diffIDs, err := img.RootFS(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading image layers: %w", err)
-	}
-	parent := identity.ChainID(diffIDs).String()
 	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("preparing rootfs: %w", err)
@@ -172,9 +176,14 @@ const leaseLabel = "io.slipway.lease"
 // CleanupInterrupted removes what creations, starts and removals that a
 // crash interrupted left: their leases (so containerd's GC removes the
 // snapshots they held), exit guards without a container, and tasks created
-// but never started. Call it at start-up, before serving.
+// but never started, and image volumes of containers that are gone
+// (those of the others are mounted again if a reboot unmounted them).
+// Call it at start-up, before serving.
 func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
 	if err := r.removeStaleGuards(ctx); err != nil {
+		return err
+	}
+	if err := r.cleanupImageVolumes(ctx); err != nil {
 		return err
 	}
 	if err := r.deleteUnstartedTasks(ctx); err != nil {

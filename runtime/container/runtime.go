@@ -41,6 +41,8 @@ type Options struct {
 	// AttachDir holds each running container's attach socket and stdin
 	// FIFO (see Attach); it must be private to root. Empty disables attach.
 	AttachDir string
+	// ImageVolumes mounts image volumes; nil refuses them.
+	ImageVolumes ImageVolumes
 }
 
 // Runtime creates, starts, stops and removes containers and records how
@@ -287,17 +289,27 @@ func (r *Runtime) remove(ctx context.Context, c Container) error {
 		return err
 	}
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
-	if err == nil {
+	if errdefs.IsNotFound(err) {
+		cc = nil
+	} else if err != nil {
+		return err
+	}
+	if cc != nil {
 		if task, err := cc.Task(ctx, nil); err == nil {
 			if err := r.deleteTaskInPod(ctx, c.PodID, task, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 				return fmt.Errorf("deleting task: %w", err)
 			}
 		}
+	}
+	// The task is gone: nothing uses the image volumes. They go before
+	// the record, so a failure here is retried by the next Remove.
+	if err := r.removeImageVolumes(ctx, id); err != nil {
+		return err
+	}
+	if cc != nil {
 		if err := cc.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("deleting container: %w", err)
 		}
-	} else if !errdefs.IsNotFound(err) {
-		return err
 	}
 	if err := r.unguard(ctx, id); err != nil {
 		return err

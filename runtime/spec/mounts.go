@@ -186,6 +186,12 @@ func validateMount(i int, m *runtimeapi.Mount, h Host) error {
 		}
 		return invalid(field("host_path"), "is required")
 	}
+	if m.Image != nil && !m.Readonly {
+		return invalid(field("readonly"), "must be true for an image volume: image volumes are read-only")
+	}
+	if m.Image == nil && m.ImageSubPath != "" {
+		return invalid(field("image_sub_path"), "is only for image volumes (image is not set)")
+	}
 	if err := checkAbsPath(field("host_path"), m.HostPath); err != nil {
 		return err
 	}

@@ -220,8 +220,18 @@ func TestWithMounts(t *testing.T) {
 		},
 		{
 			name:   "image volume given as host path is read-only",
-			mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: src, Image: &runtimeapi.ImageSpec{Image: "busybox"}}},
+			mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: src, Readonly: true, Image: &runtimeapi.ImageSpec{Image: "busybox"}}},
 			want:   []string{"/data " + src + " rbind,rprivate,ro"},
+		},
+		{
+			name:   "writable image volume",
+			mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: src, Image: &runtimeapi.ImageSpec{Image: "busybox"}}},
+			err:    "mounts[0].readonly: must be true for an image volume",
+		},
+		{
+			name:   "image_sub_path without an image",
+			mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: src, ImageSubPath: "etc"}},
+			err:    "mounts[0].image_sub_path: is only for image volumes",
 		},
 		{
 			name:   "ID-mapped mount without GID mappings",

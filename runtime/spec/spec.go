@@ -51,6 +51,13 @@ type Input struct {
 	RootfsMounts []mount.Mount
 	// CgroupDriver is "cgroupfs" (or empty) or "systemd".
 	CgroupDriver string
+	// CDIDevices are the qualified names of the CDI devices the container
+	// gets (from CDI_devices and the cdi.k8s.io annotations); they are
+	// resolved against CDI when the spec is made.
+	CDIDevices []string
+	// CDI resolves CDIDevices; nil when CDI is disabled, and then any
+	// CDIDevices are a FailedPrecondition error.
+	CDI CDIRegistry
 	// SeccompRoot is the directory for Localhost seccomp profiles given as
 	// relative paths; absolute paths are used as they are.
 	SeccompRoot string
@@ -79,9 +86,6 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 	}
 	if in.ID == "" {
 		return nil, invalid("container id", "is required")
-	}
-	if len(c.GetCDIDevices()) > 0 {
-		return nil, unsupported("CDI_devices", "CDI devices are not supported")
 	}
 	if err := CheckLogPath(in.Pod.Config.GetLogDirectory(), c.GetLogPath()); err != nil {
 		return nil, err
@@ -152,6 +156,9 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 		WithReadonlyRootfs(sc.GetReadonlyRootfs()),
 		resources,
 		oom,
+		// CDI after devices, privileged and resources: its device
+		// nodes and cgroup rules are added to theirs.
+		WithCDIDevices(in.CDI, in.CDIDevices),
 	)
 	if cgroupsPath != "" {
 		opts = append(opts, oci.WithCgroup(cgroupsPath))

@@ -252,9 +252,9 @@ func TestOptsInvalid(t *testing.T) {
 			err:    "linux.resources.unified: needs cgroup v2",
 		},
 		{
-			name:   "CDI devices",
-			change: func(in *Input, _ *Host) { in.Config.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/gpu=0"}} },
-			err:    "CDI_devices: CDI devices are not supported", kind: errdefs.ErrNotImplemented,
+			name:   "CDI devices with CDI disabled",
+			change: func(in *Input, _ *Host) { in.CDIDevices = []string{"vendor.com/gpu=0"} },
+			err:    "CDI devices vendor.com/gpu=0: CDI is disabled on this node", kind: errdefs.ErrFailedPrecondition,
 		},
 		{name: "cgroup driver", change: func(in *Input, _ *Host) { in.CgroupDriver = "other" }, err: `cgroup driver "other"`},
 		{name: "PID POD without infra", change: func(in *Input, _ *Host) { in.Pod.Infra = false }, err: "namespace_options.pid: POD, but pod pod1 has no shared PID namespace"},
@@ -279,7 +279,7 @@ func TestOptsInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in, h := critestInput(t), testHost()
 			tc.change(&in, &h)
-			_, err := buildOpts(in, h)
+			_, err := buildSpec(t, in, h)
 			wantErr(t, err, tc.err)
 			kind := tc.kind
 			if kind == nil {

@@ -32,8 +32,8 @@ func validateConfig(c *runtimeapi.ContainerConfig, h Host) error {
 	if c == nil {
 		return invalid("config", "is required")
 	}
-	if len(c.GetCDIDevices()) > 0 {
-		return unsupported("CDI_devices", "CDI devices are not supported")
+	if _, err := CDIDeviceNames(nil, c); err != nil {
+		return err
 	}
 	sc := c.GetLinux().GetSecurityContext()
 	// A stand-in image: the checks that need the real one run in Opts.
@@ -41,6 +41,7 @@ func validateConfig(c *runtimeapi.ContainerConfig, h Host) error {
 	checks := []func() error{
 		func() error { _, err := processOpt(c, anyImage, "validating"); return err },
 		func() error { return checkNamespaceModes(sc.GetNamespaceOptions()) },
+		func() error { return checkImageVolumes(c.GetMounts()) },
 		func() error {
 			_, err := mountsOpt(withImageVolumeStandIns(c.GetMounts()), nil, h, lookupMount)
 			return err
@@ -76,6 +77,28 @@ func checkNamespaceModes(ns *runtimeapi.NamespaceOption) error {
 	}
 	_, _, err := pod.IDMappings(ns.GetUsernsOptions())
 	return err
+}
+
+// checkImageVolumes checks what is particular to image volumes as kubelet
+// sends them, before the caller mounts them: an image named, no host path
+// (the runtime picks it), and a relative image_sub_path that stays in the
+// image. Whether the image and the sub path exist is for the caller.
+func checkImageVolumes(mounts []*runtimeapi.Mount) error {
+	for i, m := range mounts {
+		if m.GetImage() == nil {
+			continue
+		}
+		field := func(name string) string { return fmt.Sprintf("mounts[%d].%s", i, name) }
+		switch sub := m.ImageSubPath; {
+		case m.Image.GetImage() == "":
+			return invalid(field("image.image"), "is required for an image volume")
+		case m.HostPath != "":
+			return invalid(field("host_path"), "must be empty for an image volume (the runtime mounts the image)")
+		case sub != "" && (strings.ContainsRune(sub, 0) || !filepath.IsLocal(sub)):
+			return invalid(field("image_sub_path"), "%q is not a relative path inside the image", sub)
+		}
+	}
+	return nil
 }
 
 // withImageVolumeStandIns is mounts with a stand-in host path for each

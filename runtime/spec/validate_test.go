@@ -32,13 +32,41 @@ func TestValidateConfig(t *testing.T) {
 		{
 			name: "image volume: the caller gives its host path later",
 			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}, ImageSubPath: "etc/x"})
+			},
+		},
+		{
+			name: "writable image volume",
+			change: func(in *Input) {
 				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Image: &runtimeapi.ImageSpec{Image: "models:1"}})
 			},
+			err: "mounts[1].readonly: must be true for an image volume",
+		},
+		{
+			name: "image volume with a host path",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", HostPath: "/srv", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}})
+			},
+			err: "mounts[1].host_path: must be empty for an image volume",
+		},
+		{
+			name: "image volume without an image name",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{}})
+			},
+			err: "mounts[1].image.image: is required",
+		},
+		{
+			name: "image_sub_path leaving the image",
+			change: func(in *Input) {
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}, ImageSubPath: "../etc"})
+			},
+			err: "mounts[1].image_sub_path: \"../etc\" is not a relative path inside the image",
 		},
 		{
 			name: "image volume with a bad container path",
 			change: func(in *Input) {
-				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/a/../models", Image: &runtimeapi.ImageSpec{Image: "models:1"}})
+				in.Config.Mounts = append(in.Config.Mounts, &runtimeapi.Mount{ContainerPath: "/a/../models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}})
 			},
 			err: "mounts[1].container_path",
 		},
@@ -106,9 +134,16 @@ func TestValidateConfig(t *testing.T) {
 		{name: "negative group", change: func(in *Input) { sc(in).SupplementalGroups = []int64{-5} }, err: "supplemental_groups[0]"},
 		{name: "unknown capability", change: func(in *Input) { sc(in).Capabilities.AddCapabilities = []string{"FLY"} }, err: "add_capabilities[0]"},
 		{
-			name:   "CDI devices",
-			change: func(in *Input) { in.Config.CDIDevices = []*runtimeapi.CDIDevice{{Name: "x"}} },
-			err:    "CDI_devices",
+			name: "CDI device name not qualified",
+			change: func(in *Input) {
+				in.Config.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.com/gpu=0"}, {Name: "x"}}
+			},
+			err: `CDI_devices[1].name: "x" is not a CDI device name`,
+		},
+		{
+			name:   "CDI annotation with a bad name",
+			change: func(in *Input) { in.Config.Annotations = map[string]string{"cdi.k8s.io/plugin_0": "gpu0"} },
+			err:    `annotations[cdi.k8s.io/plugin_0]: invalid CDI device name "gpu0"`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

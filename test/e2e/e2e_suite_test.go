@@ -24,6 +24,9 @@ var (
 	imageSvc     runtimeapi.ImageServiceClient
 	// suiteHostsDir mirrors the registries to testRegistry.
 	suiteHostsDir string
+	// suiteCDIDir is the daemon's CDI spec directory (watched: specs
+	// written there are seen without a restart).
+	suiteCDIDir string
 )
 
 // privateUser and privatePassword guard the registry's private/ repositories.
@@ -81,7 +84,9 @@ var _ = BeforeSuite(func(ctx context.Context) {
 
 	cniConfDir := writeTestNetwork(work)
 	DeferCleanup(removeTestNetwork)
-	daemon = startSlipwayd(ctx, work, hostsDir, cniConfDir)
+	suiteCDIDir = work + "/cdi"
+	Expect(os.MkdirAll(suiteCDIDir, 0o755)).To(Succeed())
+	daemon = startSlipwayd(ctx, work, hostsDir, cniConfDir, "--cdi-spec-dirs", suiteCDIDir)
 	DeferCleanup(daemon.stop)
 	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.conn)
 	imageSvc = runtimeapi.NewImageServiceClient(daemon.conn)

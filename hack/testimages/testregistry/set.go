@@ -36,6 +36,15 @@ const (
 	// PauseImage is the pod sandbox image critest pulls; it is also served
 	// as k8s.gcr.io/pause:3.9.
 	PauseImage = "registry.k8s.io/pause:3.9"
+	// ImageVolumeDataImage is a data-only image (no shell) for image
+	// volumes: ImageVolumeDataFile holds ImageVolumeDataText.
+	ImageVolumeDataImage = "registry.k8s.io/slipway-test/image-volume-data:1"
+)
+
+// The file of ImageVolumeDataImage and its content.
+const (
+	ImageVolumeDataFile = "/data/greeting.txt"
+	ImageVolumeDataText = "hello from an image volume\n"
 )
 
 // PrivatePrefix starts the repositories that Options.Auth protects.
@@ -115,6 +124,13 @@ var recipes = []recipe{
 	{names: []string{"docker.io/library/busybox:latest"}, base: staticBusybox, config: shell("")},
 
 	{names: []string{PrivateImage}, base: staticBusybox, config: shell("")},
+	{names: []string{ImageVolumeDataImage}, base: scratch, files: imageVolumeData},
+}
+
+// imageVolumeData is ImageVolumeDataImage's only layer.
+func imageVolumeData(_ *builder, l *tarLayer) {
+	l.dir("/data", 0o755, 0, 0)
+	l.file(ImageVolumeDataFile, 0o644, 0, 0, []byte(ImageVolumeDataText))
 }
 
 // Names returns every public image name of the set, sorted: the names
