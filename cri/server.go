@@ -54,6 +54,14 @@ type PodRuntime interface {
 
 var _ PodRuntime = (*pod.Runtime)(nil)
 
+// FilesystemCapacity reports the size of the filesystem that holds
+// container layers (package images' Service).
+type FilesystemCapacity interface {
+	Capacity(ctx context.Context) (images.Capacity, error)
+}
+
+var _ FilesystemCapacity = (*images.Service)(nil)
+
 // LogReopener makes a running container's logger reopen its log file.
 type LogReopener interface {
 	Reopen(ctx context.Context, c container.Container) error
@@ -73,6 +81,9 @@ type Options struct {
 	// ContainerEvents feeds GetContainerEvents.
 	ContainerEvents *container.Events
 	Logs            LogReopener
+	// FsCapacity sizes the container filesystem for ListPodSandboxMetrics;
+	// nil leaves the container_fs_* metrics out.
+	FsCapacity FilesystemCapacity
 	// SeccompRoot resolves relative Localhost seccomp profile paths.
 	SeccompRoot string
 	// CDI resolves CDI devices; nil disables CDI (a container asking for

@@ -100,6 +100,7 @@ func run(ctx context.Context, cfg Config) error {
 		ContainerStore:  containers.store,
 		ContainerEvents: containers.events,
 		Logs:            containers.logs,
+		FsCapacity:      imageService,
 		SeccompRoot:     cfg.CRI.SeccompProfileRoot,
 		CDI:             cdiRegistry(ctx, cfg.CRI),
 		CgroupDriver:    cfg.cgroupDriver(),

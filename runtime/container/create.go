@@ -184,7 +184,8 @@ func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
 		return err
 	}
 	if err := r.cleanupImageVolumes(ctx); err != nil {
-		return err
+		// Not fatal: what is left is retried at the next start-up.
+		log.G(ctx).WithError(err).Warn("cleaning up image volumes")
 	}
 	if err := r.deleteUnstartedTasks(ctx); err != nil {
 		return err

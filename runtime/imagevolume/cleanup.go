@@ -18,7 +18,7 @@ import (
 // container still starts with its volumes.
 func (m *Manager) Cleanup(ctx context.Context, live func(id string) bool) error {
 	ids := map[string]bool{}
-	ls, err := m.opts.Client.LeasesService().List(ctx, fmt.Sprintf(`labels."%s"`, ContainerLabel))
+	ls, err := m.leases.List(ctx, fmt.Sprintf(`labels."%s"`, ContainerLabel))
 	if err != nil {
 		return fmt.Errorf("listing image volume leases: %w", err)
 	}
@@ -27,7 +27,7 @@ func (m *Manager) Cleanup(ctx context.Context, live func(id string) bool) error 
 			ids[id] = true
 		}
 	}
-	entries, err := os.ReadDir(m.opts.Dir)
+	entries, err := os.ReadDir(m.dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("reading image volume dir: %w", err)
 	}
@@ -48,9 +48,8 @@ func (m *Manager) Cleanup(ctx context.Context, live func(id string) bool) error 
 // remount mounts each view of container id that is not mounted at its
 // target.
 func (m *Manager) remount(ctx context.Context, id string) error {
-	sn := m.opts.Client.SnapshotService(m.opts.Snapshotter)
 	var errs []error
-	err := sn.Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+	err := m.snapshots.Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
 		target := info.Labels[TargetLabel]
 		if target == "" {
 			return nil
@@ -58,7 +57,7 @@ func (m *Manager) remount(ctx context.Context, id string) error {
 		if mounted, err := mountinfo.Mounted(target); err == nil && mounted {
 			return nil
 		}
-		mounts, err := sn.Mounts(ctx, info.Name)
+		mounts, err := m.snapshots.Mounts(ctx, info.Name)
 		if err == nil {
 			err = mountAt(mounts, target)
 		}

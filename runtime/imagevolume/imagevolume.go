@@ -61,11 +61,30 @@ type Options struct {
 // on different containers; calls for one container must not overlap (the
 // container runtime's lifecycle lock and name reservation see to that).
 type Manager struct {
-	opts Options
+	dir       string
+	leases    leases.Manager
+	snapshots snapshots.Snapshotter
+	// chainID unpacks the named image if needed and returns the chain ID
+	// of its layers (images.UnpackedChainID); errdefs.ErrNotFound when
+	// there is no such image record.
+	chainID func(ctx context.Context, image string) (string, error)
 }
 
 // New returns a Manager.
-func New(opts Options) *Manager { return &Manager{opts: opts} }
+func New(opts Options) *Manager {
+	return &Manager{
+		dir:       opts.Dir,
+		leases:    opts.Client.LeasesService(),
+		snapshots: opts.Client.SnapshotService(opts.Snapshotter),
+		chainID: func(ctx context.Context, name string) (string, error) {
+			img, err := opts.Client.GetImage(ctx, name)
+			if err != nil {
+				return "", err
+			}
+			return images.UnpackedChainID(ctx, img, opts.Snapshotter)
+		},
+	}
+}
 
 // LeaseID is the lease that holds container id's views.
 func LeaseID(id string) string { return "slipway-image-volumes-" + id }
@@ -82,8 +101,7 @@ func (m *Manager) Mount(ctx context.Context, id string, vols []Volume) (_ []stri
 	if len(vols) == 0 {
 		return nil, nil
 	}
-	ls := m.opts.Client.LeasesService()
-	_, err := ls.Create(ctx, leases.WithID(LeaseID(id)), leases.WithLabel(ContainerLabel, id))
+	_, err := m.leases.Create(ctx, leases.WithID(LeaseID(id)), leases.WithLabel(ContainerLabel, id))
 	if err != nil && !errdefs.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("taking the image volumes' lease: %w", err)
 	}
@@ -97,7 +115,7 @@ func (m *Manager) Mount(ctx context.Context, id string, vols []Volume) (_ []stri
 	ctx = leases.WithLease(ctx, LeaseID(id))
 	paths := make([]string, len(vols))
 	for i, v := range vols {
-		target := filepath.Join(m.opts.Dir, id, strconv.Itoa(i))
+		target := filepath.Join(m.dir, id, strconv.Itoa(i))
 		if err := m.mountView(ctx, id, i, v, target); err != nil {
 			return nil, err
 		}
@@ -112,18 +130,14 @@ func (m *Manager) Mount(ctx context.Context, id string, vols []Volume) (_ []stri
 
 // mountView makes the view of v's image and mounts it at target.
 func (m *Manager) mountView(ctx context.Context, id string, i int, v Volume, target string) error {
-	img, err := m.opts.Client.GetImage(ctx, v.Image)
+	chainID, err := m.chainID(ctx, v.Image)
 	if errdefs.IsNotFound(err) {
 		return fmt.Errorf("%s.image: image %q is not on the node; pull it first: %w", v.Field, v.Image, errdefs.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("%s.image: %w", v.Field, err)
-	}
-	chainID, err := images.UnpackedChainID(ctx, img, m.opts.Snapshotter)
-	if err != nil {
 		return fmt.Errorf("%s.image %q: %w", v.Field, v.Image, err)
 	}
-	mounts, err := m.opts.Client.SnapshotService(m.opts.Snapshotter).View(ctx, ViewKey(id, i), chainID,
+	mounts, err := m.snapshots.View(ctx, ViewKey(id, i), chainID,
 		snapshots.WithLabels(map[string]string{ContainerLabel: id, TargetLabel: target}))
 	if err != nil {
 		return fmt.Errorf("%s.image: making a view of image %q: %w", v.Field, v.Image, err)
@@ -145,10 +159,9 @@ func mountAt(mounts []mount.Mount, target string) error {
 // Remove unmounts container id's image volumes and deletes their views
 // and lease. Removing what is not there succeeds.
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	sn := m.opts.Client.SnapshotService(m.opts.Snapshotter)
 	var errs []error
 	var keys []string
-	err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+	err := m.snapshots.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
 		keys = append(keys, info.Name)
 		if t := info.Labels[TargetLabel]; t != "" {
 			errs = append(errs, unmountDir(t))
@@ -159,7 +172,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("listing image volumes of container %s: %w", id, err)
 	}
 	// Mount points whose view is gone (a crash before the label was read).
-	dir := filepath.Join(m.opts.Dir, id)
+	dir := filepath.Join(m.dir, id)
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
@@ -175,11 +188,11 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("unmounting image volumes of container %s: %w", id, err)
 	}
 	for _, k := range keys {
-		if err := sn.Remove(ctx, k); err != nil && !errdefs.IsNotFound(err) {
+		if err := m.snapshots.Remove(ctx, k); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("removing image volume view %s: %w", k, err)
 		}
 	}
-	err = m.opts.Client.LeasesService().Delete(ctx, leases.Lease{ID: LeaseID(id)})
+	err = m.leases.Delete(ctx, leases.Lease{ID: LeaseID(id)})
 	if err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("deleting image volume lease of container %s: %w", id, err)
 	}

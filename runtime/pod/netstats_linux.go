@@ -13,8 +13,9 @@ import (
 
 // InterfaceStats are one network interface's counters.
 type InterfaceStats struct {
-	Name                                 string
-	RxBytes, RxErrors, TxBytes, TxErrors uint64
+	Name                                    string
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
 // NetworkStats reads the counters of every interface but lo in the network
@@ -51,7 +52,11 @@ func parseNetDev(raw []byte) ([]InterfaceStats, error) {
 			continue
 		}
 		n := func(i int) uint64 { v, _ := strconv.ParseUint(fields[i], 10, 64); return v }
-		out = append(out, InterfaceStats{Name: name, RxBytes: n(0), RxErrors: n(2), TxBytes: n(8), TxErrors: n(10)})
+		out = append(out, InterfaceStats{
+			Name:    name,
+			RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
+			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11),
+		})
 	}
 	return out, sc.Err()
 }
