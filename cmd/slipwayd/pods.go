@@ -29,7 +29,7 @@ type podRuntime struct {
 }
 
 // newRuntime returns the pod runtime over r, containers and images.
-func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cri.ImageService) *pod.Runtime {
+func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cri.ImageService, hooks pod.Hooks) *pod.Runtime {
 	driver := cfg.cgroupDriver()
 	return pod.NewRuntime(pod.Options{
 		Store:      r.store,
@@ -43,6 +43,7 @@ func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cr
 		},
 		EnsureImage: func(ctx context.Context, ref string) error { return ensureImage(ctx, images, ref) },
 		InfraRootfs: infraRootfs(cfg),
+		Hooks:       hooks,
 	})
 }
 

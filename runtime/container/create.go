@@ -122,6 +122,21 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	if err != nil {
 		return fmt.Errorf("making container spec: %w", err)
 	}
+	// Plugins adjust the spec before the container is recorded (and
+	// listed); plugin sync is held off until it is.
+	unblock := r.hooks().BlockSync()
+	defer unblock()
+	defer func() {
+		if retErr != nil {
+			// Plugins that saw the creation forget it.
+			undo := context.WithoutCancel(ctx)
+			r.hooks().Notify(undo, Stopped, c)
+			r.hooks().Notify(undo, Removed, c)
+		}
+	}()
+	if err := r.hooks().CreateContainer(ctx, c, spec); err != nil {
+		return err
+	}
 	if spec.Linux != nil {
 		c.CgroupsPath = spec.Linux.CgroupsPath
 	}
@@ -153,6 +168,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	}
 	r.opts.Store.Add(c)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
+	r.hooks().Notify(ctx, PostCreate, c)
 	return nil
 }
 

@@ -47,7 +47,7 @@ type Containers interface {
 	RemoveInPod(ctx context.Context, podID string) error
 }
 
-// Options configure a Runtime. All fields are required.
+// Options configure a Runtime. All fields but Hooks are required.
 type Options struct {
 	Store      *Store
 	Network    Network
@@ -63,6 +63,8 @@ type Options struct {
 	// InfraRootfs is the synthetic rootfs with the infra binary (see
 	// NewInfra); the process that creates a pod's user namespace runs it.
 	InfraRootfs string
+	// Hooks are NRI's; nil runs none.
+	Hooks Hooks
 }
 
 // Runtime runs pod sandboxes. It owns their lifecycle: the name
@@ -205,7 +207,18 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		return "", err
 	}
 	p.IPs = ips
+	// Plugins see the pod before it is listed: nothing can use it while
+	// they decide, and a plugin that connects meanwhile is synchronized
+	// once it is recorded.
+	unblock := r.hooks().BlockSync()
+	defer unblock()
+	if err := r.hooks().RunPodSandbox(ctx, p); err != nil {
+		return "", err
+	}
 	if err := r.opts.Store.Create(ctx, p); err != nil {
+		undo := context.WithoutCancel(ctx)
+		r.hooks().StopPodSandbox(undo, p)
+		r.hooks().RemovePodSandbox(undo, p)
 		return "", err
 	}
 	return id, nil
