@@ -2,7 +2,8 @@
 # critest.sh SLIPWAYD [FOCUS]: runs critest (cri-tools) against a fresh
 # slipwayd with its own root and state, pulling from the project's test
 # registry on 127.0.0.1. Specs listed in test/critest/skip.txt are skipped.
-# CRITEST_FLAGS adds critest flags, e.g.
+# slipwayd serves NRI on a socket in the work dir and critest gets it with
+# -nri-socket, so the NRI specs run too. CRITEST_FLAGS adds critest flags, e.g.
 #   CRITEST_FLAGS="--websocket-exec --websocket-attach --websocket-portforward"
 # Ends only the processes it started and removes everything it made.
 set -euo pipefail
@@ -11,6 +12,8 @@ cd "$(dirname "$0")/.."
 slipwayd=${1:?usage: critest.sh SLIPWAYD [FOCUS]}
 focus=${2:-}
 work=$(mktemp -d /tmp/slipway-critest.XXXXXX)
+# Traversable by the IDs of pods with user namespaces (as /run and /var/lib are).
+chmod 0711 "$work"
 pids=()
 
 # The run's own pod network: a bridge and subnet of its own, IPAM state in
@@ -65,12 +68,15 @@ pids+=($!)
 wait_for "$work/registry.addr"
 
 write_network
+nri_socket=$work/nri/nri.sock
 "$slipwayd" --root "$work/root" --state "$work/run" --registry-config-path "$work/certs.d" --cni-conf-dir "$work/net.d" \
-	--log-level debug >"$work/slipwayd.log" 2>&1 &
+	--nri-socket "$nri_socket" --log-level debug >"$work/slipwayd.log" 2>&1 &
 pids+=($!)
 wait_for "$work/run/slipway.sock"
 
-args=(--runtime-endpoint "unix://$work/run/slipway.sock" --ginkgo.flake-attempts=1)
+wait_for "$nri_socket"
+
+args=(--runtime-endpoint "unix://$work/run/slipway.sock" --nri-socket "$nri_socket" --ginkgo.flake-attempts=1)
 [[ -n $focus ]] && args+=(--ginkgo.focus "$focus")
 skip=$(skip_regex)
 [[ -n $skip ]] && args+=(--ginkgo.skip "$skip")

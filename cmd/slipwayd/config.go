@@ -29,6 +29,7 @@ type Config struct {
 	CNI        CNIConfig        `toml:"cni" json:"cni"`
 	Builder    BuilderConfig    `toml:"builder" json:"builder"`
 	Streaming  StreamingConfig  `toml:"streaming" json:"streaming"`
+	NRI        NRIConfig        `toml:"nri" json:"nri"`
 }
 
 // CRIConfig configures the CRI server.
@@ -109,6 +110,7 @@ func defaultConfig() Config {
 		},
 		Builder:   defaultBuilderConfig(),
 		Streaming: defaultStreamingConfig(),
+		NRI:       defaultNRIConfig(),
 	}
 }
 
@@ -136,6 +138,7 @@ func loadConfig(args []string) (Config, error) {
 	cdiSpecDirs := fs.String("cdi-spec-dirs", "", "comma-separated CDI spec directories (default "+strings.Join(cfg.CRI.CDISpecDirs, ",")+")")
 	applyBuilderFlags := builderFlags(fs)
 	applyStreamingFlags := streamingFlags(fs)
+	applyNRIFlags := nriFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -178,6 +181,7 @@ func loadConfig(args []string) (Config, error) {
 	}
 	applyBuilderFlags(&cfg)
 	applyStreamingFlags(&cfg)
+	applyNRIFlags(&cfg)
 	return cfg, cfg.validate()
 }
 
@@ -224,6 +228,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := c.Streaming.validate(); err != nil {
+		return err
+	}
+	if err := c.NRI.validate(); err != nil {
 		return err
 	}
 	return nil

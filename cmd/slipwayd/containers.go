@@ -23,14 +23,19 @@ type containerRuntime struct {
 	logs    loggers
 }
 
-// startContainers loads the container records, follows their tasks
-// (Reconcile, again after every containerd restart) and starts recording
-// OOM kills until ctx is done. Close the runtime before the client.
-func startContainers(ctx context.Context, cfg Config, client *containerd.Client) (*containerRuntime, error) {
+// loadContainers loads the container records from containerd.
+func loadContainers(ctx context.Context, client *containerd.Client) (*container.Store, error) {
 	store := container.NewStore(client.ContainerService())
 	if _, err := store.Load(ctx); err != nil {
 		return nil, err
 	}
+	return store, nil
+}
+
+// startContainers runs containers over the loaded store: it follows their tasks
+// (Reconcile, again after every containerd restart) and starts recording
+// OOM kills until ctx is done. Close the runtime before the client.
+func startContainers(ctx context.Context, cfg Config, client *containerd.Client, store *container.Store, hooks container.Hooks) (*containerRuntime, error) {
 	binary, err := helperBinary(cfg.CRI.LoggerBinary, "slipway-logger", "cri.logger_binary")
 	if err != nil {
 		return nil, err
@@ -52,6 +57,7 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client)
 		ImageVolumes: imagevolume.New(imagevolume.Options{
 			Client: client, Snapshotter: cfg.CRI.Snapshotter, Dir: filepath.Join(cfg.State, "image-volumes"),
 		}),
+		Hooks: hooks,
 	})
 	if err := rt.CleanupInterrupted(ctx); err != nil {
 		log.G(ctx).WithError(err).Warn("cleaning up after interrupted container creations")

@@ -13,6 +13,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/cri"
+	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/embedded"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"golang.org/x/sys/unix"
@@ -72,7 +73,15 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	containers, err := startContainers(watchCtx, cfg, client)
+	containerStore, err := loadContainers(ctx, client)
+	if err != nil {
+		return err
+	}
+	nriHost, err := newNRIHost(cfg, client, pods.store, containerStore, pods.infra)
+	if err != nil {
+		return err
+	}
+	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks())
 	if err != nil {
 		return err
 	}
@@ -85,11 +94,20 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	userns, err := container.UserNamespacesSupported(ctx, client, cfg.CRI.Snapshotter)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("user namespaces are off: cannot tell whether the snapshotter ID-maps layers")
+	}
+	podRuntime := pods.newRuntime(cfg, containers.runtime, imageService, nriHost.podHooks())
+	if err := nriHost.start(ctx, containers.runtime, cfg.NRI.SocketPath); err != nil {
+		return err
+	}
+	defer nriHost.stop()
 	server := cri.NewGRPCServer(cri.NewServer(cri.Options{
 		Images:          imageService,
 		Health:          containerdHealth{client},
 		Network:         pods.network,
-		PodRuntime:      pods.newRuntime(cfg, containers.runtime, imageService),
+		PodRuntime:      podRuntime,
 		Pods:            pods.store,
 		Containers:      containers.runtime,
 		ContainerStore:  containers.store,
@@ -100,6 +118,7 @@ func run(ctx context.Context, cfg Config) error {
 		CDI:             cdiRegistry(ctx, cfg.CRI),
 		CgroupDriver:    cfg.cgroupDriver(),
 		RuntimeVersion:  version,
+		UserNamespaces:  userns,
 		VerboseConfig:   cfg,
 		Streaming:       streamingServer,
 	}))

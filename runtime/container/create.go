@@ -10,11 +10,13 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/names"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -35,6 +37,9 @@ type CreateRequest struct {
 	// mounts, for options that read the image's files, and config is
 	// Container.Config with the image volumes' host paths filled in.
 	SpecOpts func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error)
+	// UIDs and GIDs are the pod's user namespace mappings, nil for the
+	// node's: the rootfs is then ID-mapped (rootfsRemap).
+	UIDs, GIDs []specs.LinuxIDMapping
 }
 
 // Create makes a container named name: its rootfs snapshot, its spec and
@@ -84,7 +89,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			}
 		}
 	}()
-	rootfs, err := r.prepareRootfs(ctx, c.ID, img)
+	rootfs, err := r.prepareRootfs(ctx, c.ID, img, rootfsRemap(req.UIDs, req.GIDs)...)
 	if err != nil {
 		return err
 	}
@@ -117,6 +122,21 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	if err != nil {
 		return fmt.Errorf("making container spec: %w", err)
 	}
+	// Plugins adjust the spec before the container is recorded (and
+	// listed); plugin sync is held off until it is.
+	unblock := r.hooks().BlockSync()
+	defer unblock()
+	defer func() {
+		if retErr != nil {
+			// Plugins that saw the creation forget it.
+			undo := context.WithoutCancel(ctx)
+			r.hooks().Notify(undo, Stopped, c)
+			r.hooks().Notify(undo, Removed, c)
+		}
+	}()
+	if err := r.hooks().CreateContainer(ctx, c, spec); err != nil {
+		return err
+	}
 	if spec.Linux != nil {
 		c.CgroupsPath = spec.Linux.CgroupsPath
 	}
@@ -148,17 +168,18 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	}
 	r.opts.Store.Add(c)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
+	r.hooks().Notify(ctx, PostCreate, c)
 	return nil
 }
 
 // prepareRootfs unpacks img for the snapshotter if needed and prepares the
 // container's writable snapshot on top of it.
-func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image) ([]mount.Mount, error) {
+func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image, opts ...snapshots.Opt) ([]mount.Mount, error) {
 	parent, err := images.UnpackedChainID(ctx, img, r.opts.Snapshotter)
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent)
+	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("preparing rootfs: %w", err)
 	}

@@ -157,12 +157,17 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	}
 	backoff := retryMin
 	var c Container
+	// The exit is recorded and told to NRI plugins with plugin sync held
+	// off; changed is whether this call recorded it.
+	unblock := r.hooks().BlockSync()
+	changed := false
 	for {
 		var err error
 		c, err = r.opts.Store.Modify(ctx, id, func(c *Container) bool {
 			if c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				return false
 			}
+			changed = true
 			if c.StartedAt.IsZero() {
 				c.StartedAt = m.startedAt
 			}
@@ -181,6 +186,10 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 		log.G(ctx).WithError(err).Warn("recording container exit; retrying")
 		backoff = r.sleep(backoff)
 	}
+	if changed && c.ID != "" && !r.stopped() {
+		r.hooks().Notify(ctx, Stopped, c)
+	}
+	unblock()
 	if r.stopped() {
 		// slipwayd is shutting down: the next one finds the exit in the
 		// task, which is kept.

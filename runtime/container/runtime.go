@@ -43,6 +43,8 @@ type Options struct {
 	AttachDir string
 	// ImageVolumes mounts image volumes; nil refuses them.
 	ImageVolumes ImageVolumes
+	// Hooks are NRI's; nil runs none.
+	Hooks Hooks
 }
 
 // Runtime creates, starts, stops and removes containers and records how
@@ -113,7 +115,17 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 	if c.State != runtimeapi.ContainerState_CONTAINER_CREATED || r.monitorOf(id) != nil {
 		return fmt.Errorf("container %s is %s, not created: %w", id, c.State, errdefs.ErrFailedPrecondition)
 	}
-	task, exitC, startedAt, err := r.startTask(ctx, c)
+	// The start is announced, and the container recorded running, with
+	// plugin sync held off.
+	unblock := r.hooks().BlockSync()
+	defer unblock()
+	err := r.hooks().StartContainer(ctx, c)
+	var task containerd.Task
+	var exitC <-chan containerd.ExitStatus
+	var startedAt time.Time
+	if err == nil {
+		task, exitC, startedAt, err = r.startTask(ctx, c)
+	}
 	if err != nil {
 		_, recErr := r.opts.Store.Modify(context.WithoutCancel(ctx), id, func(c *Container) bool {
 			if c.State != runtimeapi.ContainerState_CONTAINER_CREATED {
@@ -126,12 +138,17 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 		})
 		if recErr != nil {
 			log.G(ctx).WithError(recErr).Warn("recording failed start")
+		} else {
+			r.hooks().Notify(context.WithoutCancel(ctx), Stopped, c)
 		}
 		return err
 	}
 	m, _ := r.arm(ctx, id, task, exitC, startedAt)
 	if err := r.recordStart(context.WithoutCancel(ctx), id, startedAt, m.pid); err != nil {
 		return fmt.Errorf("container %s runs, but recording its start failed (it is retried): %w", id, err)
+	}
+	if c, err := r.opts.Store.Get(id); err == nil {
+		r.hooks().Notify(ctx, PostStart, c)
 	}
 	return nil
 }
@@ -315,18 +332,53 @@ func (r *Runtime) remove(ctx context.Context, c Container) error {
 		return err
 	}
 	r.cleanupAttach(ctx, id)
+	if cur, err := r.opts.Store.Get(id); err == nil {
+		c = cur
+	}
+	unblock := r.hooks().BlockSync()
+	defer unblock()
+	if c.State == runtimeapi.ContainerState_CONTAINER_CREATED {
+		// It never ran: plugins hear of its stop here.
+		r.hooks().Notify(ctx, Stopped, c)
+	}
 	r.opts.Store.Drop(id)
 	r.names.Release(c.Name, id)
+	r.hooks().Notify(ctx, Removed, c)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, c)
 	return nil
 }
 
 // Update applies new resources to a running container's task and records
 // them.
+// NRI plugins see the update first and may change res.
 func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources, cri *runtimeapi.LinuxContainerResources) error {
-	return r.locked(id, func(c Container) error { return r.update(ctx, c.ID, res, cri) })
+	return r.locked(id, func(c Container) error {
+		adjusted, err := r.hooks().UpdateContainer(ctx, c, res)
+		if err != nil {
+			return err
+		}
+		if err := r.update(ctx, c.ID, adjusted, cri); err != nil {
+			return err
+		}
+		if c, err := r.opts.Store.Get(c.ID); err == nil {
+			r.hooks().Notify(ctx, PostUpdate, c)
+		}
+		return nil
+	})
 }
 
+// UpdateResources applies res to container id as Update does, without
+// NRI hooks and with its recorded CRI resources kept: for updates NRI
+// plugins ask for.
+func (r *Runtime) UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error {
+	return r.locked(id, func(c Container) error { return r.update(ctx, c.ID, res, nil) })
+}
+
+// Evict stops container id at once, for an NRI plugin that evicts it.
+func (r *Runtime) Evict(ctx context.Context, id string) error { return r.Stop(ctx, id, 0) }
+
+// update applies res to container id; cri, if not nil, is recorded as its
+// resources.
 func (r *Runtime) update(ctx context.Context, id string, res *specs.LinuxResources, cri *runtimeapi.LinuxContainerResources) error {
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
@@ -365,6 +417,9 @@ func (r *Runtime) update(ctx context.Context, id string, res *specs.LinuxResourc
 				}
 			}
 		}
+	}
+	if cri == nil {
+		return nil
 	}
 	// Only the resources change: an exit recorded meanwhile stays.
 	_, err = r.opts.Store.Modify(ctx, id, func(c *Container) bool { c.Resources = cri; return true })

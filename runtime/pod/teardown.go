@@ -78,6 +78,13 @@ func (r *Runtime) stopLocked(ctx context.Context, id string) error {
 	if err := r.opts.Containers.StopInPod(ctx, p.ID); err != nil {
 		return err
 	}
+	if p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+		// Plugins hear of the stop with the containers stopped and the
+		// pod still standing, until it is recorded stopped.
+		unblock := r.hooks().BlockSync()
+		defer unblock()
+		r.hooks().StopPodSandbox(ctx, p)
+	}
 	// Killing the infra process and the network's DEL are independent.
 	var infraErr error
 	var infraDone sync.WaitGroup
@@ -129,6 +136,9 @@ func (r *Runtime) removeLocked(ctx context.Context, id string) error {
 	if err := errors.Join(os.RemoveAll(p.Dir), os.RemoveAll(filepath.Join(r.opts.StateDir, p.ID))); err != nil {
 		return fmt.Errorf("removing pod files: %w", err)
 	}
+	unblock := r.hooks().BlockSync()
+	defer unblock()
+	r.hooks().RemovePodSandbox(ctx, p)
 	if err := r.opts.Store.Delete(ctx, p.ID); err != nil {
 		return err
 	}
