@@ -67,10 +67,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		if dir, rel := p.Config.GetLogDirectory(), config.GetLogPath(); dir != "" && rel != "" {
 			c.LogPath = filepath.Join(dir, rel)
 		}
+		uids, gids := p.UserNamespace()
 		id, err = s.opts.Containers.Create(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), container.CreateRequest{
 			Container:    c,
 			ImageName:    img.References[0],
 			ImageVolumes: imageVolumes,
+			UIDs:         uids,
+			GIDs:         gids,
 			SpecOpts: func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error) {
 				in.ID, in.RootfsMounts, in.Config = id, rootfs, config
 				return spec.Opts(in)

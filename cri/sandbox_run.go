@@ -13,6 +13,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err := validatePodConfig(req.GetConfig(), s.opts.CgroupDriver); err != nil {
 		return nil, err
 	}
+	if err := checkUserNamespaceSupport(req.GetConfig(), s.opts.UserNamespaces); err != nil {
+		return nil, err
+	}
 	id, err := s.opts.PodRuntime.Run(ctx, req.GetConfig(), req.GetRuntimeHandler())
 	if err != nil {
 		return nil, err

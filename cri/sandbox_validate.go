@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/slipway-dev/slipway/cni"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"github.com/slipway-dev/slipway/runtime/pod"
 	"github.com/slipway-dev/slipway/runtime/spec"
 	"k8s.io/apimachinery/pkg/util/validation"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -105,6 +106,9 @@ func validatePodConfig(c *runtimeapi.PodSandboxConfig, cgroupDriver string) erro
 	ns := c.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	if ns.GetPid() == runtimeapi.NamespaceMode_TARGET {
 		return invalid("config.linux.security_context.namespace_options.pid: TARGET is for containers, not pods")
+	}
+	if _, _, err := pod.IDMappings(ns.GetUsernsOptions()); err != nil {
+		return fmt.Errorf("config.%w", err)
 	}
 	if err := validateSysctls(c.GetLinux().GetSysctls(), ns); err != nil {
 		return err
@@ -220,4 +224,15 @@ func truncate(s string, n int) string {
 
 func isSystemdSlice(s string) bool {
 	return len(s) > len(".slice") && s[len(s)-len(".slice"):] == ".slice" && s[0] != '/'
+}
+
+// checkUserNamespaceSupport refuses a pod with its own user namespace
+// (a valid config) on a node without the support (FailedPrecondition).
+func checkUserNamespaceSupport(c *runtimeapi.PodSandboxConfig, supported bool) error {
+	uids, _, _ := pod.IDMappings(c.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
+	if uids != nil && !supported {
+		return fmt.Errorf("config.%s: this node cannot ID-map the snapshotter's layers (the runtime handler reports no user_namespaces feature): %w",
+			pod.UsernsField, errdefs.ErrFailedPrecondition)
+	}
+	return nil
 }

@@ -93,6 +93,9 @@ type Options struct {
 	CgroupDriver string
 	// RuntimeVersion is slipway's version, reported by Version.
 	RuntimeVersion string
+	// UserNamespaces says pods may have user namespaces (the runtime
+	// handler's user_namespaces feature; container.UserNamespacesSupported).
+	UserNamespaces bool
 	// VerboseConfig is reported by a verbose Status call (JSON-encodable).
 	VerboseConfig any
 	// Streaming hands out the URLs of exec, attach and port-forward

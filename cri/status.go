@@ -35,7 +35,7 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			Name: "",
 			Features: &runtimeapi.RuntimeHandlerFeatures{
 				RecursiveReadOnlyMounts: spec.RecursiveReadOnlySupported(),
-				UserNamespaces:          false,
+				UserNamespaces:          s.opts.UserNamespaces,
 			},
 		}},
 		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 slipwayd=${1:?usage: critest.sh SLIPWAYD [FOCUS]}
 focus=${2:-}
 work=$(mktemp -d /tmp/slipway-critest.XXXXXX)
+# Traversable by the IDs of pods with user namespaces (as /run and /var/lib are).
+chmod 0711 "$work"
 pids=()
 
 # The run's own pod network: a bridge and subnet of its own, IPAM state in

@@ -13,6 +13,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/cri"
+	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/embedded"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"golang.org/x/sys/unix"
@@ -93,6 +94,10 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	userns, err := container.UserNamespacesSupported(ctx, client, cfg.CRI.Snapshotter)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("user namespaces are off: cannot tell whether the snapshotter ID-maps layers")
+	}
 	podRuntime := pods.newRuntime(cfg, containers.runtime, imageService, nriHost.podHooks())
 	if err := nriHost.start(ctx, containers.runtime, cfg.NRI.SocketPath); err != nil {
 		return err
@@ -113,6 +118,7 @@ func run(ctx context.Context, cfg Config) error {
 		CDI:             cdiRegistry(ctx, cfg.CRI),
 		CgroupDriver:    cfg.cgroupDriver(),
 		RuntimeVersion:  version,
+		UserNamespaces:  userns,
 		VerboseConfig:   cfg,
 		Streaming:       streamingServer,
 	}))

@@ -42,6 +42,7 @@ func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cr
 			return spec.CgroupsPath(driver, parent, id)
 		},
 		EnsureImage: func(ctx context.Context, ref string) error { return ensureImage(ctx, images, ref) },
+		InfraRootfs: infraRootfs(cfg),
 		Hooks:       hooks,
 	})
 }
@@ -82,7 +83,7 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, err
 	}
-	rootfs := filepath.Join(cfg.State, "infra", "rootfs")
+	rootfs := infraRootfs(cfg)
 	shimInfra, err := pod.NewInfra(client, binary, rootfs)
 	if err != nil {
 		return nil, err
@@ -104,6 +105,9 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	reconcilePods(ctx, cfg, client, r)
 	return r, nil
 }
+
+// infraRootfs is the synthetic rootfs the infra binary runs from.
+func infraRootfs(cfg Config) string { return filepath.Join(cfg.State, "infra", "rootfs") }
 
 // normalizedImage is ref's fully qualified form (ref is known valid).
 func normalizedImage(ref string) string {
@@ -168,7 +172,7 @@ func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r
 			}
 			if dir == stateDir {
 				logErr(r.infra.Remove(ctx, e.Name()), "removing infra process", e.Name())
-				for _, kind := range []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS} {
+				for _, kind := range []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS, namespaces.User} {
 					logErr(namespaces.Unpin(filepath.Join(dir, e.Name(), "ns", string(kind))), "unpinning namespace", e.Name())
 				}
 				logErr(pod.UnmountShm(filepath.Join(dir, e.Name(), "shm")), "unmounting shm", e.Name())

@@ -10,11 +10,13 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/names"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -35,6 +37,9 @@ type CreateRequest struct {
 	// mounts, for options that read the image's files, and config is
 	// Container.Config with the image volumes' host paths filled in.
 	SpecOpts func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error)
+	// UIDs and GIDs are the pod's user namespace mappings, nil for the
+	// node's: the rootfs is then ID-mapped (rootfsRemap).
+	UIDs, GIDs []specs.LinuxIDMapping
 }
 
 // Create makes a container named name: its rootfs snapshot, its spec and
@@ -84,7 +89,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			}
 		}
 	}()
-	rootfs, err := r.prepareRootfs(ctx, c.ID, img)
+	rootfs, err := r.prepareRootfs(ctx, c.ID, img, rootfsRemap(req.UIDs, req.GIDs)...)
 	if err != nil {
 		return err
 	}
@@ -171,12 +176,12 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 
 // prepareRootfs unpacks img for the snapshotter if needed and prepares the
 // container's writable snapshot on top of it.
-func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image) ([]mount.Mount, error) {
+func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image, opts ...snapshots.Opt) ([]mount.Mount, error) {
 	parent, err := images.UnpackedChainID(ctx, img, r.opts.Snapshotter)
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent)
+	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("preparing rootfs: %w", err)
 	}

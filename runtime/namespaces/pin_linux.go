@@ -37,6 +37,9 @@ type Request struct {
 	// need IPC), keyed as kubelet sends them ("net.ipv4.ip_forward" or
 	// "net/ipv4/ip_forward").
 	Sysctls map[string]string
+	// User, when set, creates the namespaces in a new user namespace that
+	// owns them, pinned too as Dir/user.
+	User *UserNS
 }
 
 // Pinned maps each pinned namespace kind to its bind-mounted file.
@@ -44,22 +47,41 @@ type Pinned map[Kind]string
 
 // Pin creates the requested namespaces, applies hostname and sysctls inside
 // them, and bind-mounts each onto Dir/KIND. On error nothing is left pinned.
+// A req.User with Keep needs PinHeld.
 func Pin(req Request) (Pinned, error) {
-	if len(req.Kinds) == 0 {
-		return Pinned{}, nil
+	if req.User != nil && req.User.Keep {
+		return nil, errors.New("a user namespace holder to keep needs PinHeld")
+	}
+	pinned, _, err := PinHeld(req)
+	return pinned, err
+}
+
+// PinHeld is Pin that also returns the process a req.User with Keep left
+// running (nil otherwise). On error nothing is left pinned or running.
+func PinHeld(req Request) (Pinned, *Held, error) {
+	if len(req.Kinds) == 0 && req.User == nil {
+		return Pinned{}, nil, nil
 	}
 	if err := os.MkdirAll(req.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating namespace dir: %w", err)
+		return nil, nil, fmt.Errorf("creating namespace dir: %w", err)
 	}
 	flags := 0
 	pinned := Pinned{}
 	for _, k := range req.Kinds {
 		f, ok := cloneFlags[k]
 		if !ok {
-			return nil, fmt.Errorf("namespace kind %q cannot be pinned", k)
+			return nil, nil, fmt.Errorf("namespace kind %q cannot be pinned", k)
 		}
 		flags |= f
 		pinned[k] = filepath.Join(req.Dir, string(k))
+	}
+	if req.Hostname != "" {
+		if _, ok := pinned[UTS]; !ok {
+			return nil, nil, errors.New("a hostname needs a new UTS namespace")
+		}
+	}
+	if req.User != nil {
+		return pinUser(req, pinned, flags)
 	}
 	errc := make(chan error, 1)
 	// The thread that unshares never returns to the Go scheduler: the
@@ -72,9 +94,9 @@ func Pin(req Request) (Pinned, error) {
 		for _, p := range pinned {
 			_ = Unpin(p)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return pinned, nil
+	return pinned, nil, nil
 }
 
 // pinOnThread runs on a locked thread that is discarded afterwards.
@@ -82,22 +104,28 @@ func pinOnThread(req Request, flags int, pinned Pinned) error {
 	if err := unix.Unshare(flags); err != nil {
 		return fmt.Errorf("unshare namespaces: %w", err)
 	}
-	if req.Hostname != "" {
-		if _, ok := pinned[UTS]; !ok {
-			return errors.New("a hostname needs a new UTS namespace")
+	if err := applyInside(req); err != nil {
+		return err
+	}
+	tid := unix.Gettid()
+	for kind, path := range pinned {
+		if err := bindNamespace(fmt.Sprintf("/proc/self/task/%d/ns/%s", tid, kind), path); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// applyInside sets req's hostname and sysctls in the calling thread's
+// namespaces.
+func applyInside(req Request) error {
+	if req.Hostname != "" {
 		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
 			return fmt.Errorf("setting hostname: %w", err)
 		}
 	}
 	for key, value := range req.Sysctls {
 		if err := writeSysctl(key, value); err != nil {
-			return err
-		}
-	}
-	tid := unix.Gettid()
-	for kind, path := range pinned {
-		if err := bindNamespace(fmt.Sprintf("/proc/self/task/%d/ns/%s", tid, kind), path); err != nil {
 			return err
 		}
 	}

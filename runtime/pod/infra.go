@@ -105,6 +105,10 @@ func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retEr
 			opts = append(opts, oci.WithHostNamespace(nsType))
 		}
 	}
+	if path, ok := p.Namespaces[namespaces.User]; ok {
+		uids, gids := p.UserNamespace()
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace, Path: path}), withIDMappings(uids, gids))
+	}
 	container, err := i.client.NewContainer(ctx, p.ID, append(containerOpts,
 		containerd.WithContainerLabels(map[string]string{KindLabel: "infra"}),
 		containerd.WithRuntime(RuntimeName, nil),

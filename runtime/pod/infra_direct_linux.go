@@ -53,13 +53,20 @@ func NewDirectInfra(binary, rootfsDir, podStateDir string) (*DirectInfra, error)
 	return &DirectInfra{rootfs: rootfsDir, stateDir: podStateDir, exited: map[string]chan struct{}{}}, nil
 }
 
+var _ InfraAdopter = (*DirectInfra)(nil)
+
 // Image is "": the direct infra always runs slipway's own binary.
 func (d *DirectInfra) Image() string { return "" }
 
 func (d *DirectInfra) pidFile(id string) string { return filepath.Join(d.stateDir, id, infraPidFile) }
 
 // Start forks the infra process of pod p into its namespaces and cgroup.
+// A pod with a user namespace cannot be joined from here: its infra is the
+// process that created the namespace (Adopt).
 func (d *DirectInfra) Start(ctx context.Context, p Sandbox, cgroupsPath string) error {
+	if _, ok := p.Namespaces[namespaces.User]; ok {
+		return fmt.Errorf("the direct infra cannot join pod %s's user namespace; it adopts the process that made it", p.ID)
+	}
 	var nsFiles []*os.File
 	defer func() {
 		for _, f := range nsFiles {
@@ -116,24 +123,30 @@ func (d *DirectInfra) Start(ctx context.Context, p Sandbox, cgroupsPath string) 
 	if s.err != nil {
 		return fmt.Errorf("starting infra process: %w", s.err)
 	}
+	return d.Adopt(ctx, p, s.proc, cgroupsPath)
+}
+
+// Adopt makes proc, already in pod p's namespaces, its infra process: it
+// is put in cgroupsPath and recorded. On error proc is killed and reaped.
+func (d *DirectInfra) Adopt(_ context.Context, p Sandbox, proc *os.Process, cgroupsPath string) error {
 	done := make(chan struct{})
-	go func() { _, _ = s.proc.Wait(); close(done) }()
+	go func() { _, _ = proc.Wait(); close(done) }()
 	d.mu.Lock()
 	d.exited[p.ID] = done
 	d.mu.Unlock()
 
-	err = d.place(s.proc.Pid, cgroupsPath)
+	err := d.place(proc.Pid, cgroupsPath)
 	if err == nil {
 		var start uint64
-		if start, err = startTime(s.proc.Pid); err == nil {
-			err = writeFileAtomic(d.pidFile(p.ID), fmt.Sprintf("%d %d %s", s.proc.Pid, start, cgroupsPath))
+		if start, err = startTime(proc.Pid); err == nil {
+			err = writeFileAtomic(d.pidFile(p.ID), fmt.Sprintf("%d %d %s", proc.Pid, start, cgroupsPath))
 		}
 		if err != nil {
 			err = fmt.Errorf("recording infra process: %w", err)
 		}
 	}
 	if err != nil {
-		d.abort(p.ID, s.proc, done, cgroupsPath)
+		d.abort(p.ID, proc, done, cgroupsPath)
 		return err
 	}
 	return nil

@@ -60,6 +60,9 @@ type Options struct {
 	CgroupsPath func(parent, id string) (string, error)
 	// EnsureImage pulls the sandbox image unless the node has it.
 	EnsureImage func(ctx context.Context, ref string) error
+	// InfraRootfs is the synthetic rootfs with the infra binary (see
+	// NewInfra); the process that creates a pod's user namespace runs it.
+	InfraRootfs string
 	// Hooks are NRI's; nil runs none.
 	Hooks Hooks
 }
@@ -148,10 +151,24 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	if nsOpts.GetIpc() != runtimeapi.NamespaceMode_NODE {
 		pinReq.Kinds = append(pinReq.Kinds, namespaces.IPC)
 	}
-	if p.Namespaces, err = namespaces.Pin(pinReq); err != nil {
+	adopter, keepHolder, err := r.userNamespace(&pinReq, nsOpts)
+	if err != nil {
+		return "", err
+	}
+	var held *namespaces.Held
+	if p.Namespaces, held, err = namespaces.PinHeld(pinReq); err != nil {
 		return "", err
 	}
 	defer undo("namespaces", func(context.Context) error { return unpinAll(p.Namespaces) })
+	if held != nil {
+		// Until the infra runner adopts it, the held process is ours to end.
+		defer func() {
+			if held != nil {
+				_ = held.Process.Kill()
+				_, _ = held.Process.Wait()
+			}
+		}()
+	}
 
 	if nsOpts.GetIpc() != runtimeapi.NamespaceMode_NODE {
 		p.ShmPath = filepath.Join(stateDir, "shm")
@@ -178,7 +195,12 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	if sandboxImage := r.opts.Infra.Image(); nsOpts.GetPid() == runtimeapi.NamespaceMode_POD || sandboxImage != "" {
 		p.Infra = true
 		defer undo("infra process", func(ctx context.Context) error { return r.opts.Infra.Remove(ctx, id) })
-		infraErr = r.startInfra(ctx, p, sandboxImage)
+		if keepHolder {
+			infraErr = r.adoptInfra(ctx, p, adopter, held.Process)
+			held = nil
+		} else {
+			infraErr = r.startInfra(ctx, p, sandboxImage)
+		}
 	}
 	setups.Wait()
 	if err := errors.Join(netErr, infraErr); err != nil {

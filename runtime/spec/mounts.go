@@ -50,24 +50,31 @@ var bindOptions = map[string]bool{
 //     when the container's rootfs is. /etc/hosts is mounted only when p.Dir
 //     has a HostsFile: kubelet mounts its own /etc/hosts into every pod with
 //     an IP, and a pod without one keeps its image's.
+//   - in a pod with a user namespace, the three files are idmapped with
+//     its mappings;
 //   - /dev/shm: p.ShmPath, the pod's tmpfs; with host IPC the node's
 //     /dev/shm (as containerd does); otherwise the spec's private tmpfs.
 func PodMounts(p pod.Sandbox, config *runtimeapi.ContainerConfig) []*runtimeapi.Mount {
 	ro := config.GetLinux().GetSecurityContext().GetReadonlyRootfs()
 	var mounts []*runtimeapi.Mount
-	add := func(containerPath, hostPath string, readonly bool) {
+	add := func(containerPath, hostPath string, readonly bool) *runtimeapi.Mount {
 		if hostPath == "" || inMounts(containerPath, config.GetMounts()) {
-			return
+			return nil
 		}
 		if _, err := os.Stat(hostPath); err != nil {
-			return
+			return nil
 		}
-		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: containerPath, HostPath: hostPath, Readonly: readonly})
+		m := &runtimeapi.Mount{ContainerPath: containerPath, HostPath: hostPath, Readonly: readonly}
+		mounts = append(mounts, m)
+		return m
 	}
 	if p.Dir != "" {
-		add(etcHostname, filepath.Join(p.Dir, pod.HostnameFile), ro)
-		add(etcHosts, filepath.Join(p.Dir, HostsFile), ro)
-		add(etcResolvConf, filepath.Join(p.Dir, pod.ResolvConfFile), ro)
+		uids, gids := podFileMappings(p)
+		for _, f := range [][2]string{{etcHostname, pod.HostnameFile}, {etcHosts, HostsFile}, {etcResolvConf, pod.ResolvConfFile}} {
+			if m := add(f[0], filepath.Join(p.Dir, f[1]), ro); m != nil {
+				m.UidMappings, m.GidMappings = uids, gids
+			}
+		}
 	}
 	switch _, podIPC := p.Namespaces[namespaces.IPC]; {
 	case p.ShmPath != "":
@@ -98,9 +105,10 @@ func inMounts(containerPath string, mounts []*runtimeapi.Mount) bool {
 //     "rshared" on a shared mount. Both set the rootfs propagation.
 //   - mount_options: bind flags such as noexec, nosuid, nodev.
 //
-// selinux_relabel is ignored: slipway nodes run without SELinux. ID-mapped
-// mounts need a pod user namespace and are NotImplemented; so are image
-// volumes whose image the caller has not mounted (host_path empty).
+// selinux_relabel is ignored: slipway nodes run without SELinux. A mount
+// with uidMappings and gidMappings is an ID-mapped bind (runc), which needs
+// a pod user namespace (Opts checks). Image volumes whose image the caller
+// has not mounted (host_path empty) are NotImplemented.
 func WithMounts(criMounts, extra []*runtimeapi.Mount, h Host) oci.SpecOpts {
 	return must(mountsOpt(criMounts, extra, h, lookupMount))
 }
@@ -187,8 +195,8 @@ func validateMount(i int, m *runtimeapi.Mount, h Host) error {
 	if err := checkAbsPath(field("host_path"), m.HostPath); err != nil {
 		return err
 	}
-	if len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
-		return unsupported(field("uidMappings"), "ID-mapped mounts need a pod user namespace, which slipway does not support")
+	if err := checkMountMappings(field, m); err != nil {
+		return err
 	}
 	if _, ok := runtimeapi.MountPropagation_name[int32(m.Propagation)]; !ok {
 		return invalid(field("propagation"), "unknown mode %d", m.Propagation)
@@ -272,7 +280,8 @@ func bindMount(m *runtimeapi.Mount, s *oci.Spec, lookup lookupFunc) (specs.Mount
 		opts = append(opts, "rw")
 	}
 	opts = append(opts, m.MountOptions...)
-	return specs.Mount{Destination: m.ContainerPath, Type: "bind", Source: src, Options: opts}, nil
+	return specs.Mount{Destination: m.ContainerPath, Type: "bind", Source: src, Options: opts,
+		UIDMappings: ociMappings(m.UidMappings), GIDMappings: ociMappings(m.GidMappings)}, nil
 }
 
 // checkPropagation fails unless the mount that src lives on has one of the

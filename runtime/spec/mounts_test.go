@@ -234,9 +234,15 @@ func TestWithMounts(t *testing.T) {
 			err:    "mounts[0].image_sub_path: is only for image volumes",
 		},
 		{
-			name:   "ID-mapped mount",
+			name:   "ID-mapped mount without GID mappings",
 			mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: src, UidMappings: []*runtimeapi.IDMapping{{HostId: 1, Length: 1}}}},
-			err:    "mounts[0].uidMappings", kind: errdefs.ErrNotImplemented,
+			err:    "mounts[0].uidMappings: an ID-mapped mount needs both",
+		},
+		{
+			name: "ID-mapped mount with an empty mapping",
+			mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: src,
+				UidMappings: []*runtimeapi.IDMapping{{HostId: 1, Length: 1}}, GidMappings: []*runtimeapi.IDMapping{{HostId: 1}}}},
+			err: "mounts[0].gidMappings[0]: is null or empty",
 		},
 		{name: "duplicate", mounts: []*runtimeapi.Mount{mnt("/d", src), mnt("/d/", src)}, err: "mounts[1].container_path: \"/d\" is also mounts[0]'s"},
 		{

@@ -37,7 +37,8 @@ const (
 //     target container's (/proc/targetPID/ns/pid).
 //   - mount: always new; cgroup: new when cgroupNS (containerd uses one on
 //     cgroup v2 for unprivileged containers), else the node's.
-//   - user: the node's; a pod-level user namespace is NotImplemented.
+//   - user: the pod's (WithUserNamespace): options, when given, must be
+//     the pod's own.
 func WithNamespaces(p pod.Sandbox, ns *runtimeapi.NamespaceOption, infraPID, targetPID int, cgroupNS bool) oci.SpecOpts {
 	return must(namespacesOpt(p, ns, infraPID, targetPID, cgroupNS))
 }
@@ -80,15 +81,11 @@ func namespacesOpt(p pod.Sandbox, ns *runtimeapi.NamespaceOption, infraPID, targ
 	default:
 		return nil, invalid(pidNamespaceField, "unknown mode %d", mode)
 	}
-	switch mode := ns.GetUsernsOptions().GetMode(); mode {
-	case runtimeapi.NamespaceMode_NODE:
-	case runtimeapi.NamespaceMode_POD:
-		if ns.GetUsernsOptions() != nil {
-			return nil, unsupported(usernsField, "pod user namespaces are not supported")
-		}
-	default:
-		return nil, invalid(usernsField, "mode %s is not allowed for user namespaces", mode)
+	userns, err := userNamespaceOpt(p, ns)
+	if err != nil {
+		return nil, err
 	}
+	opts = append(opts, userns)
 	opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.MountNamespace}))
 	if cgroupNS {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace}))

@@ -100,7 +100,7 @@ func TestWithNamespaces(t *testing.T) {
 			name: "user namespace POD", pod: testPod(runtimeapi.NamespaceMode_CONTAINER),
 			ns: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER,
 				UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}},
-			err: "userns_options: pod user namespaces are not supported", kind: errdefs.ErrNotImplemented,
+			err: "userns_options.uids: mode POD needs exactly one mapping, got 0",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

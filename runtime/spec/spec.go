@@ -103,6 +103,9 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMappedMountsNeedUserns(in.Pod, c.GetMounts()); err != nil {
+		return nil, err
+	}
 	mounts, err := mountsOpt(c.GetMounts(), PodMounts(in.Pod, c), h, lookupMount)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/slipway-dev/slipway/runtime/pod"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -74,10 +75,8 @@ func checkNamespaceModes(ns *runtimeapi.NamespaceOption) error {
 	default:
 		return invalid(pidNamespaceField, "unknown mode %d", mode)
 	}
-	if mode := ns.GetUsernsOptions().GetMode(); mode != runtimeapi.NamespaceMode_NODE && mode != runtimeapi.NamespaceMode_POD {
-		return invalid(usernsField, "mode %s is not allowed for user namespaces", mode)
-	}
-	return nil
+	_, _, err := pod.IDMappings(ns.GetUsernsOptions())
+	return err
 }
 
 // checkImageVolumes checks what is particular to image volumes as kubelet

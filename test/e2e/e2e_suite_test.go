@@ -65,6 +65,10 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	work, err := os.MkdirTemp("", "slipway-e2e-")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(os.RemoveAll, work)
+	// runc resolves a container's rootfs as the container's user, which
+	// in a pod with a user namespace is not the node's root: the state dir
+	// must be searchable by others, as /run is.
+	Expect(os.Chmod(work, 0o711)).To(Succeed())
 	// Runs before RemoveAll: whatever a failed spec left mounted.
 	DeferCleanup(unmountUnder, work)
 
