@@ -157,13 +157,15 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	}
 	backoff := retryMin
 	var c Container
-	// The exit is recorded and told to NRI plugins with plugin sync held
-	// off; changed is whether this call recorded it.
-	unblock := r.hooks().BlockSync()
-	changed := false
+	// Each attempt records the exit and tells NRI plugins of it with
+	// plugin sync held off, never across a retry's wait; changed is
+	// whether the attempt recorded it.
 	for {
+		unblock := r.hooks().BlockSync()
+		changed := false
 		var err error
 		c, err = r.opts.Store.Modify(ctx, id, func(c *Container) bool {
+			changed = false
 			if c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				return false
 			}
@@ -180,16 +182,16 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 			}
 			return true
 		})
+		if err == nil && changed && !r.stopped() {
+			r.hooks().Notify(ctx, Stopped, c)
+		}
+		unblock()
 		if err == nil || errdefs.IsNotFound(err) || r.stopped() {
 			break
 		}
 		log.G(ctx).WithError(err).Warn("recording container exit; retrying")
 		backoff = r.sleep(backoff)
 	}
-	if changed && c.ID != "" && !r.stopped() {
-		r.hooks().Notify(ctx, Stopped, c)
-	}
-	unblock()
 	if r.stopped() {
 		// slipwayd is shutting down: the next one finds the exit in the
 		// task, which is kept.
