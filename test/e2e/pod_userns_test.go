@@ -159,6 +159,28 @@ var _ = Describe("A pod with its own user namespace", func() {
 			WithTimeout(10*time.Second).WithPolling(50*time.Millisecond).Should(BeFalse(), "the infra process is gone")
 	})
 
+	It("runs a sandbox image's pause process in its user namespace through runc", func(ctx context.Context) {
+		daemon.restart(ctx, "--sandbox-image", "registry.k8s.io/pause:3.9")
+		DeferCleanup(func(ctx context.Context) { daemon.restart(ctx) })
+
+		pod := usernsPod(ctx, "userns-pause", runtimeapi.NamespaceMode_POD)
+		info := podVerbose(ctx, pod.ID)
+		Expect(info.Infra).To(BeTrue())
+		resp, err := runtimeSvc.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod.ID, Verbose: true})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(resp.Status.GetLinux().GetNamespaces().GetOptions().GetUsernsOptions().GetUids()).To(HaveLen(1))
+
+		config := containerConfig("pause-ps", `tr -d '\000' < /proc/1/cmdline; echo; cat /proc/self/uid_map`)
+		config.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+		lines, st := runToExit(ctx, pod, config)
+		Expect(st.ExitCode).To(BeZero(), "log: %v", lines)
+		Expect(lines).To(HaveLen(2), "log: %v", lines)
+		Expect(lines[0]).To(Equal("/pause"), "PID 1 is the pause process")
+		Expect(strings.Fields(lines[1])).To(Equal([]string{"0", strconv.Itoa(usernsHostID), "65536"}))
+		removePod(ctx, pod.ID)
+		Expect(processesRunning("/pause")).To(BeZero())
+	})
+
 	It("refuses bad user namespace options with InvalidArgument naming the field", func(ctx context.Context) {
 		field := "userns_options"
 		two := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: usernsHostID, Length: 65536}, {ContainerId: 0, HostId: 2 * usernsHostID, Length: 65536}}
