@@ -35,6 +35,11 @@ func TestPodUserNamespaceValidation(t *testing.T) {
 			t.Errorf("%v: %v, want InvalidArgument naming config.linux...userns_options", u, err)
 		}
 	}
+	hostPID := usernsPodConfig(pod)
+	hostPID.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_NODE
+	if err := validatePodConfig(hostPID, "cgroupfs"); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "namespace_options.pid: NODE") {
+		t.Errorf("host PID with a user namespace: %v, want InvalidArgument naming pid", err)
+	}
 	if err := checkUserNamespaceSupport(usernsPodConfig(pod), false); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("on a node without support: %v, want FailedPrecondition", err)
 	}
