@@ -71,7 +71,8 @@ func (s *Server) ListPodSandboxMetrics(ctx context.Context, _ *runtimeapi.ListPo
 type containerSample struct {
 	container container.Container
 	cgroup    cgroupstats.Stats
-	procs     cgroupstats.Processes
+	// procs is nil when the processes could not be listed.
+	procs *cgroupstats.Processes
 	// layerBytes is the writable layer's usage, or -1 when unknown;
 	// capacity, when not nil, the filesystem holding it.
 	layerBytes int64
@@ -84,11 +85,12 @@ func (s *Server) containerMetrics(ctx context.Context, c container.Container, me
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
-	procs, err := cgroupstats.ReadProcesses(c.CgroupsPath, systemd)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	sample := containerSample{container: c, cgroup: cg, layerBytes: -1, capacity: capacity}
+	if procs, err := cgroupstats.ReadProcesses(c.CgroupsPath, systemd); err != nil {
+		log.G(ctx).WithError(err).WithField("containerid", c.ID).Debug("container process metrics unavailable")
+	} else {
+		sample.procs = &procs
 	}
-	sample := containerSample{container: c, cgroup: cg, procs: procs, layerBytes: -1, capacity: capacity}
 	if bytes, _, err := s.opts.Containers.Usage(ctx, c.ID); err == nil {
 		sample.layerBytes = bytes
 	}
@@ -142,9 +144,11 @@ func (m *metricSet) container(s containerSample, now time.Time) {
 
 	m.add(mThreads, cg.Tasks)
 	m.add(mThreadsMax, cg.TasksMax)
-	m.add(mProcesses, s.procs.Processes)
-	m.add(mFileDescriptors, s.procs.FileDescriptors)
-	m.add(mSockets, s.procs.Sockets)
+	if p := s.procs; p != nil {
+		m.add(mProcesses, p.Processes)
+		m.add(mFileDescriptors, p.FileDescriptors)
+		m.add(mSockets, p.Sockets)
+	}
 
 	for _, io := range cg.IO {
 		dev := fmt.Sprintf("%d:%d", io.Major, io.Minor)

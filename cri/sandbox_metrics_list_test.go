@@ -39,7 +39,7 @@ func TestMetricsMatchDescriptors(t *testing.T) {
 			CPUUsageNanos: 2_500_000_000, MemoryWorkingSetBytes: 4096, PageFaults: 10, MajorPageFaults: 1,
 			IO: []cgroupstats.DeviceIO{{Major: 8, ReadBytes: 512}},
 		},
-		procs:      cgroupstats.Processes{Processes: 1, FileDescriptors: 3},
+		procs:      &cgroupstats.Processes{Processes: 1, FileDescriptors: 3},
 		layerBytes: 8192,
 		capacity:   &images.Capacity{Mountpoint: "/var/lib/snap", Bytes: 1 << 30, InodesTotal: 100, InodesFree: 50},
 	}, now)
