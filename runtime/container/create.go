@@ -134,9 +134,11 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			r.hooks().Notify(undo, Removed, c)
 		}
 	}()
+	resources := specResources(spec)
 	if err := r.hooks().CreateContainer(ctx, c, spec); err != nil {
 		return err
 	}
+	c.Resources = adjustedResources(c.Resources, resources, specResources(spec))
 	if spec.Linux != nil {
 		c.CgroupsPath = spec.Linux.CgroupsPath
 	}
