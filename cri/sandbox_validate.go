@@ -107,8 +107,12 @@ func validatePodConfig(c *runtimeapi.PodSandboxConfig, cgroupDriver string) erro
 	if ns.GetPid() == runtimeapi.NamespaceMode_TARGET {
 		return invalid("config.linux.security_context.namespace_options.pid: TARGET is for containers, not pods")
 	}
-	if _, _, err := pod.IDMappings(ns.GetUsernsOptions()); err != nil {
+	uids, _, err := pod.IDMappings(ns.GetUsernsOptions())
+	if err != nil {
 		return fmt.Errorf("config.%w", err)
+	}
+	if uids != nil && ns.GetPid() == runtimeapi.NamespaceMode_NODE {
+		return invalid("config.linux.security_context.namespace_options.pid: NODE is not allowed with a user namespace of the pod's own (%s)", pod.UsernsField)
 	}
 	if err := validateSysctls(c.GetLinux().GetSysctls(), ns); err != nil {
 		return err

@@ -64,7 +64,7 @@ func (h *Host) RemovePodSandbox(ctx context.Context, p pod.Sandbox) {
 }
 
 // nsNames are NRI's names of the namespaces a pod pins.
-var nsNames = map[namespaces.Kind]string{namespaces.Net: "network", namespaces.IPC: "ipc", namespaces.UTS: "uts"}
+var nsNames = map[namespaces.Kind]string{namespaces.Net: "network", namespaces.IPC: "ipc", namespaces.UTS: "uts", namespaces.User: "user"}
 
 // podToNRI is pod p as NRI describes it.
 func (h *Host) podToNRI(ctx context.Context, p pod.Sandbox) *api.PodSandbox {

@@ -11,6 +11,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -81,7 +82,13 @@ func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retEr
 		if err != nil {
 			return fmt.Errorf("sandbox image %q: %w", i.image, err)
 		}
-		containerOpts = append(containerOpts, containerd.WithNewSnapshot(p.ID, img))
+		// In a pod with a user namespace the image's layers are ID-mapped,
+		// as a container's are: runc creates mount points in them.
+		var remap []snapshots.Opt
+		if uids, gids := p.UserNamespace(); uids != nil {
+			remap = append(remap, containerd.WithUserNSRemapperLabels(uids, gids))
+		}
+		containerOpts = append(containerOpts, containerd.WithNewSnapshot(p.ID, img, remap...))
 		opts = append(opts, oci.WithImageConfig(img), oci.WithRootFSReadonly())
 	} else {
 		opts = append(opts, oci.WithRootFSPath(i.rootfs), oci.WithRootFSReadonly(), oci.WithProcessArgs(infraPath))

@@ -135,15 +135,17 @@ func (d *DirectInfra) Adopt(_ context.Context, p Sandbox, proc *os.Process, cgro
 	d.exited[p.ID] = done
 	d.mu.Unlock()
 
-	err := d.place(proc.Pid, cgroupsPath)
+	// Recorded first, so that a crash from here on leaves a process that
+	// start-up reconciliation finds (pod.Runtime's caller removes the
+	// infra of a pod without a record).
+	start, err := startTime(proc.Pid)
 	if err == nil {
-		var start uint64
-		if start, err = startTime(proc.Pid); err == nil {
-			err = writeFileAtomic(d.pidFile(p.ID), fmt.Sprintf("%d %d %s", proc.Pid, start, cgroupsPath))
-		}
-		if err != nil {
-			err = fmt.Errorf("recording infra process: %w", err)
-		}
+		err = writeFileAtomic(d.pidFile(p.ID), fmt.Sprintf("%d %d %s", proc.Pid, start, cgroupsPath))
+	}
+	if err != nil {
+		err = fmt.Errorf("recording infra process: %w", err)
+	} else {
+		err = d.place(proc.Pid, cgroupsPath)
 	}
 	if err != nil {
 		d.abort(p.ID, proc, done, cgroupsPath)
@@ -153,13 +155,14 @@ func (d *DirectInfra) Adopt(_ context.Context, p Sandbox, proc *os.Process, cgro
 }
 
 // abort ends an infra process whose start failed half-way: it kills and
-// reaps it and removes the cgroup place may have made.
+// reaps it and removes its pid file and the cgroup place may have made.
 func (d *DirectInfra) abort(id string, proc *os.Process, done <-chan struct{}, cgroupsPath string) {
 	_ = proc.Kill()
 	<-done
 	d.mu.Lock()
 	delete(d.exited, id)
 	d.mu.Unlock()
+	_ = os.Remove(d.pidFile(id))
 	if cgroupsPath != "" {
 		_ = deleteCgroup(cgroupsPath)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -157,6 +160,51 @@ var _ = Describe("A pod with its own user namespace", func() {
 		removePod(ctx, pod.ID)
 		Eventually(func() bool { _, err := os.Stat("/proc/" + pid); return err == nil }).
 			WithTimeout(10*time.Second).WithPolling(50*time.Millisecond).Should(BeFalse(), "the infra process is gone")
+	})
+
+	It("runs a sandbox image's pause process in its user namespace through runc", func(ctx context.Context) {
+		daemon.restart(ctx, "--sandbox-image", "registry.k8s.io/pause:3.9")
+		DeferCleanup(func(ctx context.Context) { daemon.restart(ctx) })
+
+		pod := usernsPod(ctx, "userns-pause", runtimeapi.NamespaceMode_POD)
+		info := podVerbose(ctx, pod.ID)
+		Expect(info.Infra).To(BeTrue())
+		resp, err := runtimeSvc.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod.ID, Verbose: true})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(resp.Status.GetLinux().GetNamespaces().GetOptions().GetUsernsOptions().GetUids()).To(HaveLen(1))
+
+		config := containerConfig("pause-ps", `tr -d '\000' < /proc/1/cmdline; echo; cat /proc/self/uid_map`)
+		config.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+		lines, st := runToExit(ctx, pod, config)
+		Expect(st.ExitCode).To(BeZero(), "log: %v", lines)
+		Expect(lines).To(HaveLen(2), "log: %v", lines)
+		Expect(lines[0]).To(Equal("/pause"), "PID 1 is the pause process")
+		Expect(strings.Fields(lines[1])).To(Equal([]string{"0", strconv.Itoa(usernsHostID), "65536"}))
+		removePod(ctx, pod.ID)
+		Expect(processesRunning("/pause")).To(BeZero())
+	})
+
+	It("has its pins removed at start-up when a crash left them without a pod record", func(ctx context.Context) {
+		id := "0000000000000000000000000000000000000000000000000000000000005e75"
+		stateDir := filepath.Join(daemon.state, "pods", id)
+		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: usernsHostID, Size: 65536}}
+		sleep, err := exec.LookPath("sleep")
+		Expect(err).NotTo(HaveOccurred())
+		pinned, err := namespaces.Pin(namespaces.Request{
+			Dir: filepath.Join(stateDir, "ns"), Kinds: []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS},
+			User: &namespaces.UserNS{UIDs: m, GIDs: m, Spawn: func(attr *syscall.SysProcAttr) (*os.Process, error) {
+				return os.StartProcess(sleep, []string{"sleep", "60"}, &os.ProcAttr{Sys: attr})
+			}},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(isMountPoint(pinned[namespaces.User])).To(BeTrue())
+
+		daemon.restart(ctx)
+
+		for kind, path := range pinned {
+			Expect(isMountPoint(path)).To(BeFalse(), "the %s pin is unmounted", kind)
+		}
+		Expect(stateDir).NotTo(BeAnExistingFile())
 	})
 
 	It("refuses bad user namespace options with InvalidArgument naming the field", func(ctx context.Context) {
