@@ -50,6 +50,8 @@ type PodRuntime interface {
 	WhileReady(id string, fn func(pod.Sandbox) error) error
 	// InfraPid is the pid of the pod's infra process.
 	InfraPid(ctx context.Context, id string) (uint32, error)
+	// UpdateResources takes a pod's resize to NRI plugins.
+	UpdateResources(ctx context.Context, id string, overhead, resources *runtimeapi.LinuxContainerResources) error
 }
 
 var _ PodRuntime = (*pod.Runtime)(nil)

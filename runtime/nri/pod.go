@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 var _ pod.Hooks = (*Host)(nil)
@@ -60,6 +61,36 @@ func (h *Host) RemovePodSandbox(ctx context.Context, p pod.Sandbox) {
 	}
 	if err := h.nri.RemovePodSandbox(ctx, &api.RemovePodSandboxRequest{Pod: h.podToNRI(ctx, p)}); err != nil {
 		log.G(ctx).WithError(err).Warn("nri: a plugin failed RemovePodSandbox")
+	}
+}
+
+// UpdatePodSandbox asks plugins about pod p's new overhead and resources;
+// an error fails the update.
+func (h *Host) UpdatePodSandbox(ctx context.Context, p pod.Sandbox, overhead, resources *runtimeapi.LinuxContainerResources) error {
+	if !h.active() {
+		return nil
+	}
+	req := &api.UpdatePodSandboxRequest{Pod: h.podToNRI(ctx, p)}
+	if overhead != nil {
+		req.OverheadLinuxResources = fromCRIResources(overhead)
+	}
+	if resources != nil {
+		req.LinuxResources = fromCRIResources(resources)
+	}
+	if _, err := h.nri.UpdatePodSandbox(ctx, req); err != nil {
+		return fmt.Errorf("nri plugin refused the pod update: %w", err)
+	}
+	return nil
+}
+
+// PostUpdatePodSandbox tells plugins pod p's update is done. Errors are
+// logged.
+func (h *Host) PostUpdatePodSandbox(ctx context.Context, p pod.Sandbox) {
+	if !h.active() {
+		return
+	}
+	if err := h.nri.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: h.podToNRI(ctx, p)}); err != nil {
+		log.G(ctx).WithError(err).Warn("nri: a plugin failed PostUpdatePodSandbox")
 	}
 }
 

@@ -1,6 +1,10 @@
 package pod
 
-import "context"
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
 
 // Hooks let NRI plugins (package nri's Host) see pods' lifecycle. The
 // Runtime calls them at the points the NRI contracts name, and holds
@@ -19,6 +23,11 @@ type Hooks interface {
 	// RemovePodSandbox runs with the pod's containers removed, before its
 	// record is deleted.
 	RemovePodSandbox(ctx context.Context, p Sandbox)
+	// UpdatePodSandbox runs, with the pod's lock held, when kubelet
+	// resizes the pod (overhead and resources may be nil); an error fails
+	// the update. PostUpdatePodSandbox runs after it succeeded.
+	UpdatePodSandbox(ctx context.Context, p Sandbox, overhead, resources *runtimeapi.LinuxContainerResources) error
+	PostUpdatePodSandbox(ctx context.Context, p Sandbox)
 }
 
 // noHooks is the Hooks of a Runtime without NRI.
@@ -28,6 +37,10 @@ func (noHooks) BlockSync() func()                            { return func() {} 
 func (noHooks) RunPodSandbox(context.Context, Sandbox) error { return nil }
 func (noHooks) StopPodSandbox(context.Context, Sandbox)      {}
 func (noHooks) RemovePodSandbox(context.Context, Sandbox)    {}
+func (noHooks) UpdatePodSandbox(context.Context, Sandbox, *runtimeapi.LinuxContainerResources, *runtimeapi.LinuxContainerResources) error {
+	return nil
+}
+func (noHooks) PostUpdatePodSandbox(context.Context, Sandbox) {}
 
 // hooks is the Runtime's Hooks, never nil.
 func (r *Runtime) hooks() Hooks {

@@ -144,6 +144,18 @@ func (h *checkingHooks) RemovePodSandbox(_ context.Context, p Sandbox) {
 	}
 }
 
+func (h *checkingHooks) UpdatePodSandbox(_ context.Context, _ Sandbox, _, res *runtimeapi.LinuxContainerResources) error {
+	h.events = append(h.events, "Update")
+	if res.GetCpuShares() != 512 {
+		h.t.Errorf("UpdatePodSandbox got resources %v", res)
+	}
+	return nil
+}
+
+func (h *checkingHooks) PostUpdatePodSandbox(context.Context, Sandbox) {
+	h.events = append(h.events, "PostUpdate")
+}
+
 func TestRunStopRemoveHooks(t *testing.T) {
 	ctx := context.Background()
 	store := NewStore(&memSandboxes{m: map[string]sandbox.Sandbox{}})
@@ -182,6 +194,12 @@ func TestRunStopRemoveHooks(t *testing.T) {
 	if hooks.blocked != 0 {
 		t.Errorf("Run left plugin sync held off %d times", hooks.blocked)
 	}
+	if err := r.UpdateResources(ctx, id, nil, &runtimeapi.LinuxContainerResources{CpuShares: 512}); err != nil {
+		t.Fatalf("UpdateResources: %v", err)
+	}
+	if err := r.UpdateResources(ctx, "missing", nil, nil); !errdefs.IsNotFound(err) {
+		t.Errorf("UpdateResources of a missing pod = %v, want NotFound", err)
+	}
 	for range 2 {
 		if err := r.Stop(ctx, id); err != nil {
 			t.Fatal(err)
@@ -190,7 +208,7 @@ func TestRunStopRemoveHooks(t *testing.T) {
 	if err := r.Remove(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"Run", "Run", "Stop", "Remove"}
+	want := []string{"Run", "Run", "Update", "PostUpdate", "Stop", "Remove"}
 	if len(hooks.events) != len(want) {
 		t.Fatalf("hooks ran %v, want %v", hooks.events, want)
 	}

@@ -254,6 +254,27 @@ func (r *Runtime) WhileReady(id string, fn func(Sandbox) error) error {
 	return fn(p)
 }
 
+// UpdateResources takes kubelet's notice that pod id's resources changed
+// (in-place resize) to NRI plugins, with the pod's lock held. Pod-level
+// cgroups are kubelet's and each container's resources arrive through its
+// own update, so nothing else changes. A plugin's error fails the update.
+func (r *Runtime) UpdateResources(ctx context.Context, id string, overhead, resources *runtimeapi.LinuxContainerResources) error {
+	p, err := r.opts.Store.Get(id)
+	if err != nil {
+		return err
+	}
+	unlock := r.opts.Store.Lock(p.ID)
+	defer unlock()
+	if p, err = r.opts.Store.Get(p.ID); err != nil {
+		return err
+	}
+	if err := r.hooks().UpdatePodSandbox(ctx, p, overhead, resources); err != nil {
+		return err
+	}
+	r.hooks().PostUpdatePodSandbox(ctx, p)
+	return nil
+}
+
 // InfraPid is the pid of pod id's infra process.
 func (r *Runtime) InfraPid(ctx context.Context, id string) (uint32, error) {
 	return r.opts.Infra.Pid(ctx, id)

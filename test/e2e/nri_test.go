@@ -27,6 +27,10 @@ var _ = Describe("NRI plugins", func() {
 			ContainerId: id, Linux: &runtimeapi.LinuxContainerResources{CpuShares: 512},
 		})
 		Expect(err).NotTo(HaveOccurred())
+		_, err = runtimeSvc.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{
+			PodSandboxId: pod.ID, Resources: &runtimeapi.LinuxContainerResources{CpuShares: 1024},
+		})
+		Expect(err).NotTo(HaveOccurred())
 		_, err = runtimeSvc.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 0})
 		Expect(err).NotTo(HaveOccurred())
 		_, err = runtimeSvc.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id})
@@ -39,6 +43,7 @@ var _ = Describe("NRI plugins", func() {
 			"CreateContainer", "PostCreateContainer",
 			"StartContainer", "PostStartContainer",
 			"UpdateContainer", "PostUpdateContainer",
+			"UpdatePodSandbox", "PostUpdatePodSandbox",
 			"StopContainer", "RemoveContainer",
 			"StopPodSandbox", "RemovePodSandbox",
 		}))
