@@ -6,7 +6,8 @@
 //	crimeasure scale  -endpoint unix:///S -pods 20 -containers 10 -samples 300 -out scale.json
 //	    runs PODS pods with CONTAINERS sleep containers each, then times
 //	    ListContainers, ListPodSandbox, ContainerStatus, ListContainerStats
-//	    and ListPodSandboxStats SAMPLES times each, one call at a time.
+//	    and ListPodSandboxStats SAMPLES times each (fewer when an operation's
+//	    calls take longer than -op-budget), one call at a time.
 //	crimeasure memory -endpoint unix:///S -pods 20 -daemon-pid PID -match DIR -out memory.json
 //	    sums RSS and PSS (/proc/PID/smaps_rollup) of the runtime's
 //	    non-workload processes before and after PODS pods with one sleep

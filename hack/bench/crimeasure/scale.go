@@ -29,6 +29,7 @@ func runScale(args []string) error {
 	pods := fs.Int("pods", 20, "pods to run")
 	per := fs.Int("containers", 10, "sleep containers per pod")
 	samples := fs.Int("samples", 300, "calls per operation")
+	budget := fs.Duration("op-budget", 20*time.Second, "stop an operation's calls after this long (at least 20 calls), so slow ones do not hold the machine")
 	parallel := fs.Int("parallel", 2, "pods started at a time")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,7 +89,8 @@ func runScale(args []string) error {
 		if err := calls[op](); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		for i := 0; i < *samples; i++ {
+		start := time.Now()
+		for i := 0; i < *samples && (i < 20 || time.Since(start) < *budget); i++ {
 			t := time.Now()
 			if err := calls[op](); err != nil {
 				return fmt.Errorf("%s: %w", op, err)
