@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -12,7 +14,8 @@ import (
 )
 
 // podSet makes pods of sleep containers the way kubelet would (a log
-// directory per pod, a log file per container) and removes them again.
+// directory and a cgroup parent per pod, a log file per container) and
+// removes them again, with the pod cgroups it named.
 type podSet struct {
 	rs      runtimeapi.RuntimeServiceClient
 	image   string
@@ -65,7 +68,9 @@ func (p *podSet) runPod(ctx context.Context, i, per int) error {
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: name, Namespace: "bench"},
 		Hostname:     name,
 		LogDirectory: logDir,
-		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+		// containerd's pod stats need a cgroup parent, which kubelet
+		// always gives (cgroupfs driver: a path).
+		Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: path.Join(cgroupRoot(), "pod"+name)},
 	}
 	pod, err := p.rs.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
 	if err != nil {
@@ -110,6 +115,7 @@ func (p *podSet) removeAll() error {
 	p.pods, p.ctrs = nil, nil
 	p.mu.Unlock()
 	var first error
+	defer removeCgroups()
 	for _, id := range pods {
 		if _, err := p.rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil && first == nil {
 			first = fmt.Errorf("StopPodSandbox %s: %w", id, err)
@@ -119,4 +125,37 @@ func (p *podSet) removeAll() error {
 		}
 	}
 	return first
+}
+
+// cgroupRoot is the cgroup under which this process's pods get their
+// cgroup parents: nothing else uses it.
+func cgroupRoot() string { return fmt.Sprintf("/slipway-bench-%d", os.Getpid()) }
+
+// removeCgroups removes the (empty) pod cgroups under cgroupRoot in every
+// hierarchy, deepest first; the runtimes remove only their containers'.
+func removeCgroups() {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*" + cgroupRoot())
+	if d := "/sys/fs/cgroup" + cgroupRoot(); dirExists(d) {
+		roots = append(roots, d)
+	}
+	for _, root := range roots {
+		var dirs []string
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+				fmt.Println("crimeasure: cgroup", d, "left:", err)
+			}
+		}
+	}
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
