@@ -80,23 +80,22 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 		return fmt.Errorf("taking a lease: %w", err)
 	}
 	defer func() {
-		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
-			log.G(ctx).WithError(err).Warn("releasing lease")
-		}
-		spans.Step("release-lease")
-	}()
-	spans.Step("lease")
-	if err := r.guard(ctx, c.ID); err != nil {
-		return err
-	}
-	spans.Step("guard")
-	defer func() {
-		if retErr != nil {
-			if err := r.unguard(context.WithoutCancel(ctx), c.ID); err != nil {
-				log.G(ctx).WithError(err).Warn("removing exit guard of failed container")
+		// Once the container record refers to the snapshot, the lease is
+		// of no use: it is deleted without holding up the reply (a crash
+		// first leaves it to CleanupInterrupted). A failed creation waits
+		// for it, so its snapshot's removal is not undone by the lease.
+		release := func(ctx context.Context) {
+			if err := releaseLease(ctx); err != nil {
+				log.G(ctx).WithError(err).Warn("releasing lease")
 			}
 		}
+		if retErr != nil {
+			release(context.WithoutCancel(ctx))
+			return
+		}
+		go release(context.WithoutCancel(ctx))
 	}()
+	spans.Step("lease")
 	rootfs, err := r.prepareRootfs(ctx, c.ID, req.ImageName, req.DiffIDs, rootfsRemap(req.UIDs, req.GIDs)...)
 	if err != nil {
 		return err

@@ -169,6 +169,12 @@ func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Span
 		return nil, nil, startedAt, err
 	}
 	spans.Step("load")
+	// The guard is written before the task exists and stays until
+	// Remove, even if the start fails.
+	if err := r.guard(ctx, c.ID); err != nil {
+		return nil, nil, startedAt, err
+	}
+	spans.Step("guard")
 	attach, err := r.prepareAttach(c)
 	if err != nil {
 		return nil, nil, startedAt, err
@@ -206,25 +212,45 @@ func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Span
 
 // Stop sends the container's stop signal, waits up to timeout for it to
 // exit, then kills it. Stopping a container that is not running succeeds.
+// It returns once the exit is recorded (ContainerStatus reports it, NRI
+// plugins were told): the task's deletion, which may take its pod's shim
+// down with it, goes on after, and Remove, StopInPod and Evict wait for it.
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout) })
+	return r.stopLocked(ctx, id, timeout, untilRecorded)
+}
+
+// stopLocked runs stop on container id under its lifecycle lock; a
+// missing container is stopped.
+func (r *Runtime) stopLocked(ctx context.Context, id string, timeout time.Duration, until stopUntil) error {
+	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout, until) })
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
 }
 
-// StopInPod kills the running containers of pod podID.
+// StopInPod kills the running containers of pod podID and returns once
+// their tasks are deleted.
 func (r *Runtime) StopInPod(ctx context.Context, podID string) error {
 	for _, c := range r.opts.Store.InPod(podID) {
-		if err := r.Stop(ctx, c.ID, 0); err != nil {
+		if err := r.stopLocked(ctx, c.ID, 0, untilDeleted); err != nil {
 			return fmt.Errorf("stopping container %s: %w", c.ID, err)
 		}
 	}
 	return nil
 }
 
-func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) error {
+// stopUntil is what stop waits for once the container exits.
+type stopUntil bool
+
+const (
+	// untilRecorded waits for the exit's record (monitor.recorded).
+	untilRecorded stopUntil = false
+	// untilDeleted also waits for the task's deletion (monitor.done).
+	untilDeleted stopUntil = true
+)
+
+func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration, until stopUntil) error {
 	id := c.ID
 	m := r.monitorOf(id)
 	if m == nil && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
@@ -240,7 +266,10 @@ func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) 
 	}
 	spans := timing.Start(ctx, "stop")
 	defer spans.End()
-	done := m.done
+	done := m.recorded
+	if until == untilDeleted {
+		done = m.done
+	}
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return err
@@ -321,7 +350,7 @@ func (r *Runtime) RemoveInPod(ctx context.Context, podID string) error {
 
 func (r *Runtime) remove(ctx context.Context, c Container) error {
 	id := c.ID
-	if err := r.stop(ctx, c, 0); err != nil {
+	if err := r.stop(ctx, c, 0, untilDeleted); err != nil {
 		return err
 	}
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
@@ -394,7 +423,9 @@ func (r *Runtime) UpdateResources(ctx context.Context, id string, res *specs.Lin
 }
 
 // Evict stops container id at once, for an NRI plugin that evicts it.
-func (r *Runtime) Evict(ctx context.Context, id string) error { return r.Stop(ctx, id, 0) }
+func (r *Runtime) Evict(ctx context.Context, id string) error {
+	return r.stopLocked(ctx, id, 0, untilDeleted)
+}
 
 // update applies res to container id; cri, if not nil, is recorded as its
 // resources.
