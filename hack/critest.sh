@@ -3,7 +3,9 @@
 # slipwayd with its own root and state, pulling from the project's test
 # registry on 127.0.0.1. Specs listed in test/critest/skip.txt are skipped.
 # slipwayd serves NRI on a socket in the work dir and critest gets it with
-# -nri-socket, so the NRI specs run too. CRITEST_FLAGS adds critest flags, e.g.
+# -nri-socket, so the NRI specs run too (CRITEST_NRI=off leaves the flag
+# out: critest then skips them, as it does for a runtime without NRI).
+# CRITEST_FLAGS adds critest flags, e.g.
 #   CRITEST_FLAGS="--websocket-exec --websocket-attach --websocket-portforward"
 # Ends only the processes it started and removes everything it made.
 set -euo pipefail
@@ -76,7 +78,8 @@ wait_for "$work/run/slipway.sock"
 
 wait_for "$nri_socket"
 
-args=(--runtime-endpoint "unix://$work/run/slipway.sock" --nri-socket "$nri_socket" --ginkgo.flake-attempts=1)
+args=(--runtime-endpoint "unix://$work/run/slipway.sock" --ginkgo.flake-attempts=1)
+[[ ${CRITEST_NRI:-on} != off ]] && args+=(--nri-socket "$nri_socket")
 [[ -n $focus ]] && args+=(--ginkgo.focus "$focus")
 skip=$(skip_regex)
 [[ -n $skip ]] && args+=(--ginkgo.skip "$skip")

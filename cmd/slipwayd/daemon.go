@@ -77,7 +77,8 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	nriHost, err := newNRIHost(cfg, client, pods.store, containerStore, pods.infra)
+	cdi := cdiRegistry(ctx, cfg.CRI)
+	nriHost, err := newNRIHost(cfg, client, pods.store, containerStore, pods.infra, cdi)
 	if err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func run(ctx context.Context, cfg Config) error {
 		Logs:            containers.logs,
 		FsCapacity:      imageService,
 		SeccompRoot:     cfg.CRI.SeccompProfileRoot,
-		CDI:             cdiRegistry(ctx, cfg.CRI),
+		CDI:             cdi,
 		CgroupDriver:    cfg.cgroupDriver(),
 		RuntimeVersion:  version,
 		UserNamespaces:  userns,

@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/nri"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/spec"
 )
 
 // NRIConfig configures the Node Resource Interface (TOML table [nri]):
@@ -112,7 +113,7 @@ func (n NRIConfig) timeouts() (registration, request time.Duration, err error) {
 type nriHost struct{ *nri.Host }
 
 // newNRIHost returns the NRI host over the loaded stores.
-func newNRIHost(cfg Config, c *client.Client, pods *pod.Store, containers *container.Store, infra pod.InfraRunner) (nriHost, error) {
+func newNRIHost(cfg Config, c *client.Client, pods *pod.Store, containers *container.Store, infra pod.InfraRunner, cdi spec.CDIRegistry) (nriHost, error) {
 	if !cfg.NRI.Enable {
 		return nriHost{}, nil
 	}
@@ -140,6 +141,7 @@ func newNRIHost(cfg Config, c *client.Client, pods *pod.Store, containers *conta
 			return cc.Spec(ctx)
 		},
 		InfraPid: infra.Pid,
+		CDI:      cdi,
 	})
 	return nriHost{h}, err
 }

@@ -1,12 +1,18 @@
 package nri
 
 import (
-	"errors"
+	"context"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	"github.com/containerd/nri/pkg/api"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/slipway-dev/slipway/runtime/spec"
+	"tags.cncf.io/container-device-interface/pkg/cdi"
 )
 
 func baseSpec() *specs.Spec {
@@ -121,7 +127,7 @@ func TestAdjust(t *testing.T) {
 			a := &api.ContainerAdjustment{}
 			tt.adjust(a)
 			s := baseSpec()
-			if err := Adjust(s, a); err != nil {
+			if err := Adjust(context.Background(), s, a, nil); err != nil {
 				t.Fatalf("Adjust: %v", err)
 			}
 			tt.check(t, s)
@@ -131,7 +137,7 @@ func TestAdjust(t *testing.T) {
 
 func TestAdjustNil(t *testing.T) {
 	s := baseSpec()
-	if err := Adjust(s, nil); err != nil {
+	if err := Adjust(context.Background(), s, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(s, baseSpec()) {
@@ -139,11 +145,49 @@ func TestAdjustNil(t *testing.T) {
 	}
 }
 
-func TestAdjustCDIRefused(t *testing.T) {
+// testCDISpec defines slipway.dev/test=dev0: /dev/null as
+// /dev/slipway-test0 and an env var.
+const testCDISpec = `cdiVersion: "0.6.0"
+kind: slipway.dev/test
+devices:
+  - name: dev0
+    containerEdits:
+      deviceNodes:
+        - path: /dev/slipway-test0
+          hostPath: /dev/null
+      env:
+        - SLIPWAY_CDI=dev0
+`
+
+func TestAdjustCDI(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "test.yaml"), []byte(testCDISpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := spec.NewCDIRegistry([]string{dir})
+	t.Cleanup(func() { _ = reg.Configure(cdi.WithAutoRefresh(false)) })
+	ctx := context.Background()
+
 	a := &api.ContainerAdjustment{}
-	a.AddCDIDevice(&api.CDIDevice{Name: "vendor.com/gpu=0"})
-	if err := Adjust(baseSpec(), a); !errors.Is(err, errNoCDI) {
-		t.Errorf("Adjust with a CDI device = %v, want %v", err, errNoCDI)
+	a.AddCDIDevice(&api.CDIDevice{Name: "slipway.dev/test=dev0"})
+	s := baseSpec()
+	if err := Adjust(ctx, s, a, reg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(s.Linux.Devices, func(d specs.LinuxDevice) bool { return d.Path == "/dev/slipway-test0" }) {
+		t.Errorf("devices %+v lack the plugin's CDI device", s.Linux.Devices)
+	}
+	if !slices.Contains(s.Process.Env, "SLIPWAY_CDI=dev0") {
+		t.Errorf("env %v lacks the CDI device's env", s.Process.Env)
+	}
+
+	unknown := &api.ContainerAdjustment{}
+	unknown.AddCDIDevice(&api.CDIDevice{Name: "slipway.dev/test=nope"})
+	if err := Adjust(ctx, baseSpec(), unknown, reg); !errdefs.IsNotFound(err) {
+		t.Errorf("Adjust with an unknown CDI device = %v, want NotFound", err)
+	}
+	if err := Adjust(ctx, baseSpec(), a, nil); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("Adjust with CDI off = %v, want FailedPrecondition", err)
 	}
 }
 

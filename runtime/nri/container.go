@@ -32,7 +32,7 @@ func (h *Host) CreateContainer(ctx context.Context, c container.Container, s *sp
 	if err != nil {
 		return fmt.Errorf("nri plugin refused the container: %w", err)
 	}
-	if err := Adjust(s, rpl.GetAdjust()); err != nil {
+	if err := Adjust(ctx, s, rpl.GetAdjust(), h.opts.CDI); err != nil {
 		return fmt.Errorf("applying nri plugins' adjustment: %w", err)
 	}
 	h.applyLater(rpl.GetUpdate(), rpl.GetEvict())

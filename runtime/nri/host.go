@@ -21,6 +21,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/spec"
 )
 
 // Config configures the Host; empty fields take NRI's defaults.
@@ -35,7 +36,8 @@ type Config struct {
 	RegistrationTimeout, RequestTimeout time.Duration
 }
 
-// Options are what the Host reads of the runtime. All fields are required.
+// Options are what the Host reads of the runtime. All fields but CDI are
+// required.
 type Options struct {
 	Config
 	// RuntimeName and RuntimeVersion are told to plugins.
@@ -46,6 +48,9 @@ type Options struct {
 	Spec func(ctx context.Context, id string) (*specs.Spec, error)
 	// InfraPid is the pid of a pod's infra process.
 	InfraPid func(ctx context.Context, id string) (uint32, error)
+	// CDI resolves the CDI devices plugins inject; nil (CDI off) refuses
+	// them. It is the one field that may be nil.
+	CDI spec.CDIRegistry
 }
 
 // Updater applies the changes plugins ask for to containers other than
