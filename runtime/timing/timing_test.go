@@ -42,7 +42,7 @@ func TestSpansLogStepsAtDebug(t *testing.T) {
 	}
 	s.Step("lock")
 	s.StepAt("resolve", s.last.Add(-time.Second)) // before the last step: zero
-	s.Step("lock")                                 // repeated: adds up
+	s.Step("lock")                                // repeated: adds up
 	if d := s.steps["resolve"].(time.Duration); d != 0 {
 		t.Errorf("a step ending before the previous one took %v, want 0", d)
 	}
