@@ -3,7 +3,6 @@ package container
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -31,12 +30,7 @@ const (
 
 // monitor is the armed exit monitor of one container.
 type monitor struct {
-	// recorded is closed once the exit is recorded (and NRI plugins told
-	// of it) or the container is gone; closeRecorded closes it once.
-	recorded      chan struct{}
-	closeRecorded sync.Once
-	// done is closed once the exit is recorded and the task deleted, or
-	// the container is gone: after recorded.
+	// done is closed once the exit is recorded or the container is gone.
 	done chan struct{}
 	// startedAt and pid are what Start saw, for a record Start could not
 	// write (Reconcile writes it); zero when the monitor was armed later.
@@ -53,7 +47,7 @@ func (r *Runtime) arm(ctx context.Context, id string, task containerd.Task, exit
 	if m, ok := r.monitors[id]; ok {
 		return m, false
 	}
-	m := &monitor{recorded: make(chan struct{}), done: make(chan struct{}), startedAt: startedAt}
+	m := &monitor{done: make(chan struct{}), startedAt: startedAt}
 	if task != nil {
 		m.pid = task.Pid()
 	}
@@ -207,7 +201,6 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 		// task, which is kept.
 		return
 	}
-	m.markRecorded()
 	if task != nil {
 		if err := r.deleteTaskInPod(ctx, c.PodID, task); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).Warn("deleting exited task (Reconcile retries)")
@@ -227,9 +220,6 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	}
 }
 
-// markRecorded wakes the waiters for m's recorded exit.
-func (m *monitor) markRecorded() { m.closeRecorded.Do(func() { close(m.recorded) }) }
-
 // disarm releases container id's monitor m and wakes its waiters.
 func (r *Runtime) disarm(id string, m *monitor) {
 	r.mu.Lock()
@@ -237,7 +227,6 @@ func (r *Runtime) disarm(id string, m *monitor) {
 		delete(r.monitors, id)
 	}
 	r.mu.Unlock()
-	m.markRecorded()
 	close(m.done)
 }
 

@@ -212,45 +212,26 @@ func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Span
 
 // Stop sends the container's stop signal, waits up to timeout for it to
 // exit, then kills it. Stopping a container that is not running succeeds.
-// It returns once the exit is recorded (ContainerStatus reports it, NRI
-// plugins were told): the task's deletion, which may take its pod's shim
-// down with it, goes on after, and Remove, StopInPod and Evict wait for it.
+// It returns once the exit is recorded and the task deleted.
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	return r.stopLocked(ctx, id, timeout, untilRecorded)
-}
-
-// stopLocked runs stop on container id under its lifecycle lock; a
-// missing container is stopped.
-func (r *Runtime) stopLocked(ctx context.Context, id string, timeout time.Duration, until stopUntil) error {
-	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout, until) })
+	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout) })
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
 }
 
-// StopInPod kills the running containers of pod podID and returns once
-// their tasks are deleted.
+// StopInPod kills the running containers of pod podID.
 func (r *Runtime) StopInPod(ctx context.Context, podID string) error {
 	for _, c := range r.opts.Store.InPod(podID) {
-		if err := r.stopLocked(ctx, c.ID, 0, untilDeleted); err != nil {
+		if err := r.Stop(ctx, c.ID, 0); err != nil {
 			return fmt.Errorf("stopping container %s: %w", c.ID, err)
 		}
 	}
 	return nil
 }
 
-// stopUntil is what stop waits for once the container exits.
-type stopUntil bool
-
-const (
-	// untilRecorded waits for the exit's record (monitor.recorded).
-	untilRecorded stopUntil = false
-	// untilDeleted also waits for the task's deletion (monitor.done).
-	untilDeleted stopUntil = true
-)
-
-func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration, until stopUntil) error {
+func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) error {
 	id := c.ID
 	m := r.monitorOf(id)
 	if m == nil && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
@@ -266,10 +247,7 @@ func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration, 
 	}
 	spans := timing.Start(ctx, "stop")
 	defer spans.End()
-	done := m.recorded
-	if until == untilDeleted {
-		done = m.done
-	}
+	done := m.done
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return err
@@ -350,7 +328,7 @@ func (r *Runtime) RemoveInPod(ctx context.Context, podID string) error {
 
 func (r *Runtime) remove(ctx context.Context, c Container) error {
 	id := c.ID
-	if err := r.stop(ctx, c, 0, untilDeleted); err != nil {
+	if err := r.stop(ctx, c, 0); err != nil {
 		return err
 	}
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
@@ -423,9 +401,7 @@ func (r *Runtime) UpdateResources(ctx context.Context, id string, res *specs.Lin
 }
 
 // Evict stops container id at once, for an NRI plugin that evicts it.
-func (r *Runtime) Evict(ctx context.Context, id string) error {
-	return r.stopLocked(ctx, id, 0, untilDeleted)
-}
+func (r *Runtime) Evict(ctx context.Context, id string) error { return r.Stop(ctx, id, 0) }
 
 // update applies res to container id; cri, if not nil, is recorded as its
 // resources.
