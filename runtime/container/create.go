@@ -80,20 +80,10 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 		return fmt.Errorf("taking a lease: %w", err)
 	}
 	defer func() {
-		// Once the container record refers to the snapshot, the lease is
-		// of no use: it is deleted without holding up the reply (a crash
-		// first leaves it to CleanupInterrupted). A failed creation waits
-		// for it, so its snapshot's removal is not undone by the lease.
-		release := func(ctx context.Context) {
-			if err := releaseLease(ctx); err != nil {
-				log.G(ctx).WithError(err).Warn("releasing lease")
-			}
+		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
+			log.G(ctx).WithError(err).Warn("releasing lease")
 		}
-		if retErr != nil {
-			release(context.WithoutCancel(ctx))
-			return
-		}
-		go release(context.WithoutCancel(ctx))
+		spans.Step("release-lease")
 	}()
 	spans.Step("lease")
 	rootfs, err := r.prepareRootfs(ctx, c.ID, req.ImageName, req.DiffIDs, rootfsRemap(req.UIDs, req.GIDs)...)
