@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit fuzz e2e critest critest-websocket chart-test lint clean
+.PHONY: help build deps run test unit fuzz e2e critest critest-websocket chart-test lint clean bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ critest-websocket: build ## critest's Streaming specs with the websocket clients
 
 critest-images: build ## critest's image manager specs
 	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"
+
+bench: build ## benchmarks against containerd's CRI and buildkitd into docs/benchmarks.md (as root; ROUNDS, SAMPLES, SECTIONS, PROFILE=1, KUBELET=1)
+	bash hack/bench/bench.sh --rounds $(or $(ROUNDS),2) --samples $(or $(SAMPLES),40) \
+		$(if $(SECTIONS),--sections $(SECTIONS)) $(if $(PROFILE),--profile $(CURDIR)/bench-profiles) $(if $(KUBELET),--kubelet)
 
 lint: ## gofmt, go vet, and go.mod tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -30,6 +30,9 @@ type Config struct {
 	Builder    BuilderConfig    `toml:"builder" json:"builder"`
 	Streaming  StreamingConfig  `toml:"streaming" json:"streaming"`
 	NRI        NRIConfig        `toml:"nri" json:"nri"`
+	// PprofAddress is the debug flag --pprof-address: net/http/pprof on a
+	// loopback host:port; empty is off. Never read from the config file.
+	PprofAddress string `toml:"-" json:"-"`
 }
 
 // CRIConfig configures the CRI server.
@@ -139,6 +142,7 @@ func loadConfig(args []string) (Config, error) {
 	applyBuilderFlags := builderFlags(fs)
 	applyStreamingFlags := streamingFlags(fs)
 	applyNRIFlags := nriFlags(fs)
+	pprofAddress := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -182,6 +186,10 @@ func loadConfig(args []string) (Config, error) {
 	applyBuilderFlags(&cfg)
 	applyStreamingFlags(&cfg)
 	applyNRIFlags(&cfg)
+	cfg.PprofAddress = *pprofAddress
+	if err := checkPprofAddress(cfg.PprofAddress); err != nil {
+		return Config{}, err
+	}
 	return cfg, cfg.validate()
 }
 

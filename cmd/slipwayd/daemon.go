@@ -27,6 +27,9 @@ func run(ctx context.Context, cfg Config) error {
 	if err := makeStateDir(cfg.State); err != nil {
 		return err
 	}
+	if err := startPprof(ctx, cfg.PprofAddress); err != nil {
+		return err
+	}
 	address := cfg.Containerd.Address
 	if address == "" {
 		ctrd, err := embedded.Start(ctx, embedded.Config{

@@ -9,7 +9,10 @@
 #                          [--rounds 1] [--image-parallel 1]
 #                          [--out FILE.md] [--keep] [--no-build]
 #                          [--runtimes slipwayd,containerd] [--slipwayd-args '...']
-#                          [--trace-cni]
+#                          [--trace-cni] [--sections cri,scale,memory]
+#                          [--scale-pods 20] [--scale-containers 10]
+#                          [--scale-samples 300] [--memory-pods 20]
+#                          [--profile DIR]
 #
 # Each critest benchmark spec runs as its own critest invocation (a "group"),
 # so one failing group does not hide the others:
@@ -37,6 +40,22 @@
 # shows how much of RunPodSandbox/StopPodSandbox is CNI, at the cost of about
 # a millisecond per plugin run, so keep it off for headline numbers.
 #
+# --sections picks what runs on each fresh daemon, in this order (default: cri):
+#   memory  hack/bench/crimeasure memory: summed RSS and PSS of the runtime's
+#           non-workload processes (daemon(s), shims, loggers, infra/pause)
+#           before and after --memory-pods pods with one sleep container each
+#   scale   hack/bench/crimeasure scale: --scale-pods pods x
+#           --scale-containers sleep containers, then --scale-samples calls
+#           each of ListContainers, ListPodSandbox, ContainerStatus,
+#           ListContainerStats, ListPodSandboxStats, timed one at a time
+#   cri     the critest benchmark groups above
+# Their tables follow the critest table in --out.
+#
+# --profile DIR starts slipwayd with --pprof-address on loopback and, while
+# each critest group runs on it, saves back-to-back 5 s CPU profiles and
+# execution traces into DIR/round-N/GROUP/ (cpu-*.pprof merged into
+# cpu.pprof with a cpu-top.txt summary; trace-*.out for `go tool trace`).
+#
 # The table goes to stdout and, as markdown, to --out (default
 # /tmp/slipway-cri-bench-DATE.md, beside the work dir); --keep keeps the work
 # dir: critest logs, JSON results, runtime logs, per round and group.
@@ -63,6 +82,12 @@ build=1
 runtimes='slipwayd,containerd'
 slipwayd_args=''
 trace_cni=0
+sections=cri
+scale_pods=20
+scale_containers=10
+scale_samples=300
+memory_pods=20
+profile_dir=''
 
 usage() { sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "cri.sh: $*" >&2; exit 1; }
@@ -81,6 +106,12 @@ while (($#)); do
 	--runtimes) runtimes=${2:?}; shift 2 ;;
 	--slipwayd-args) slipwayd_args=${2:?}; shift 2 ;;
 	--trace-cni) trace_cni=1; shift ;;
+	--sections) sections=${2:?}; shift 2 ;;
+	--scale-pods) scale_pods=${2:?}; shift 2 ;;
+	--scale-containers) scale_containers=${2:?}; shift 2 ;;
+	--scale-samples) scale_samples=${2:?}; shift 2 ;;
+	--memory-pods) memory_pods=${2:?}; shift 2 ;;
+	--profile) profile_dir=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -89,6 +120,20 @@ done
 [[ $parallel =~ ^[1-9][0-9]*$ ]] || die "--parallel must be a positive integer"
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ $image_parallel =~ ^[1-9][0-9]*$ ]] || die "--image-parallel must be a positive integer"
+for n in "$scale_pods" "$scale_containers" "$scale_samples" "$memory_pods"; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || die "--scale-* and --memory-pods must be positive integers"
+done
+declare -A want_section=()
+IFS=, read -r -a section_list <<<"$sections"
+for sec in "${section_list[@]}"; do
+	[[ $sec == cri || $sec == scale || $sec == memory ]] || die "unknown section $sec (cri, scale, memory)"
+	want_section[$sec]=1
+done
+if [[ -n $profile_dir ]]; then
+	mkdir -p "$profile_dir" && profile_dir=$(realpath "$profile_dir")
+	command -v curl >/dev/null || die "--profile needs curl"
+	slipwayd_args+=" --pprof-address 127.0.0.1:0"
+fi
 ((EUID == 0)) || die "run as root (containers, network namespaces, mounts)"
 for tool in critest crictl containerd containerd-shim-runc-v2 runc jq iptables-save ip timeout; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH (make deps installs the pinned tools)"
@@ -159,6 +204,7 @@ rt_sock=''     # its CRI socket
 rt_name=''
 watch_pid=''   # ctrwatch on the runtime's containerd
 critest_pid='' # the critest run going on (its timeout wrapper)
+prof_pids=()   # the --profile collectors going on
 
 # stop_pid PID [SECONDS]: SIGTERM, wait, then SIGKILL.
 stop_pid() {
@@ -326,6 +372,7 @@ cleanup() {
 	cleaned=1
 	set +e
 	[[ -n $critest_pid ]] && stop_pid "$critest_pid" 40
+	for p in "${prof_pids[@]}"; do stop_pid "$p" 10; done
 	stop_runtime
 	kill_my_containers
 	kill_my_shims
@@ -386,6 +433,7 @@ slipwayd=$repo/bin/slipwayd
 go build -o "$work/testimages" ./hack/testimages
 go build -o "$work/report" ./hack/bench/report
 go build -o "$work/ctrwatch" ./hack/bench/ctrwatch
+go build -o "$work/crimeasure" ./hack/bench/crimeasure
 
 "$work/testimages" --addr 127.0.0.1:0 --hosts-dir "$work/certs.d" --addr-file "$work/registry.addr" >"$work/registry.log" 2>&1 &
 pids+=($!)
@@ -562,8 +610,10 @@ run_group() {
 		--ginkgo.skip "$skip" --ginkgo.json-report "$dir/ginkgo.json" --ginkgo.no-color \
 		>"$dir/critest.log" 2>&1 &
 	critest_pid=$!
+	[[ -n $profile_dir && $rt_name == slipwayd ]] && start_profiling "$profile_dir/round-$2/$g"
 	wait "$critest_pid" || rc=$?
 	critest_pid=
+	((${#prof_pids[@]})) && stop_profiling "$profile_dir/round-$2/$g"
 	tail -c +$((off + 1)) "$rt_log" >"$dir/server.log"
 	((trace_cni)) && tail -c +$((cni_off + 1)) "$cni_bin_dir/trace.log" >"$dir/cni.log"
 	if ((rc == 0)); then
@@ -577,6 +627,72 @@ run_group() {
 		log "$rt_name: $g FAILED ($why) after $((SECONDS - start))s${rpcerr:+: $rpcerr}"
 	fi
 	remove_all_pods
+}
+
+# run_measure memory|scale ROUND: hack/bench/crimeasure on the runtime under test.
+run_measure() {
+	local kind=$1 round=$2 dir=$work/measure/$rt_name/$1 rc=0 start=$SECONDS
+	mkdir -p "$dir" "$work/pod-logs"
+	local args=(-endpoint "unix://$rt_sock" -image "$container_image" -log-dir "$work/pod-logs" -out "$dir/round-$round.json")
+	case $kind in
+	memory)
+		log "$rt_name: memory: $memory_pods pods, one sleep container each"
+		args+=(-pods "$memory_pods" -daemon-pid "$rt_pid" -match "-address $work/")
+		;;
+	scale)
+		log "$rt_name: scale: $scale_pods pods x $scale_containers containers, $scale_samples calls per operation"
+		args+=(-pods "$scale_pods" -containers "$scale_containers" -samples "$scale_samples")
+		;;
+	esac
+	[[ $rt_name == containerd ]] && { crictl_rt inspecti "$sandbox_image" >/dev/null 2>&1 || crictl_rt pull "$sandbox_image" >/dev/null || true; }
+	# In the background and waited for, as critest is (see run_group).
+	"$work/crimeasure" "$kind" "${args[@]}" >"$dir/round-$round.log" 2>&1 &
+	critest_pid=$!
+	wait "$critest_pid" || rc=$?
+	critest_pid=
+	if ((rc == 0)); then
+		log "$rt_name: $kind done in $((SECONDS - start))s"
+	else
+		log "$rt_name: $kind FAILED (exit $rc): $(tail -n 3 "$dir/round-$round.log")"
+		rm -f "$dir/round-$round.json"
+	fi
+	remove_all_pods
+}
+
+# start_profiling DIR: back-to-back 5 s CPU profiles and execution traces
+# of slipwayd (its --pprof-address, read from its log) until stop_profiling.
+start_profiling() {
+	local dir=$1 addr
+	mkdir -p "$dir"
+	addr=$(grep 'serving pprof' "$rt_log" | grep -o '127\.0\.0\.1:[0-9]*' | tail -n1) || true
+	[[ -n $addr ]] || { log "no pprof address in the slipwayd log; not profiling"; return 0; }
+	rm -f "$dir/.stop"
+	local kind
+	for kind in cpu trace; do
+		(
+			i=0 path=profile ext=pprof
+			[[ $kind == trace ]] && path=trace ext=out
+			while [[ ! -e $dir/.stop ]]; do
+				i=$((i + 1))
+				curl -sf -o "$dir/$kind-$i.$ext" "http://$addr/debug/pprof/$path?seconds=5" || break
+			done
+		) &
+		prof_pids+=($!)
+	done
+}
+
+# stop_profiling DIR: lets the last 5 s window finish, merges the CPU profiles.
+stop_profiling() {
+	local dir=$1 p
+	touch "$dir/.stop"
+	for p in "${prof_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	prof_pids=()
+	rm -f "$dir/.stop"
+	if compgen -G "$dir/cpu-*.pprof" >/dev/null; then
+		go tool pprof -proto "$dir"/cpu-*.pprof >"$dir/cpu.pprof" 2>/dev/null &&
+			go tool pprof -top -nodecount=40 "$dir/cpu.pprof" >"$dir/cpu-top.txt" 2>/dev/null || log "merging profiles in $dir failed"
+	fi
+	log "profiles and traces in $dir"
 }
 
 # run_runtime RUNTIME ROUND: a fresh daemon (its state from an earlier
@@ -593,9 +709,14 @@ run_runtime() {
 		return
 	fi
 	wait_ready || true
-	for g in "${selected[@]}"; do
-		run_group "$g" "$round"
-	done
+	[[ -n ${want_section[memory]:-} ]] && run_measure memory "$round"
+	[[ -n ${want_section[scale]:-} ]] && run_measure scale "$round"
+	if [[ -n ${want_section[cri]:-} ]]; then
+		for g in "${selected[@]}"; do
+			run_group "$g" "$round"
+		done
+	fi
+	mkdir -p "$results/$rt"
 	cp "$rt_log" "$results/$rt/$rt-round-$round.log"
 	stop_runtime
 	kill_my_containers
@@ -634,7 +755,17 @@ done
 	echo
 } >"$work/head.md"
 "$work/report" -results "$results" -runtimes "$runtimes" -md "$work/table.md"
-cat "$work/head.md" "$work/table.md" >"$out"
+if [[ -z ${want_section[cri]:-} ]]; then
+	: >"$work/table.md"
+	sed -i '/critest -benchmark/,$d' "$work/head.md"
+	echo "Sections: $sections; $rounds round(s), runtimes alternating, a fresh daemon each round." >>"$work/head.md"
+	echo >>"$work/head.md"
+fi
+: >"$work/measure.md"
+if [[ -n ${want_section[scale]:-} || -n ${want_section[memory]:-} ]]; then
+	"$work/crimeasure" report -results "$work/measure" -runtimes "$runtimes" -md "$work/measure.md"
+fi
+cat "$work/head.md" "$work/table.md" "$work/measure.md" >"$out"
 echo
 echo "markdown: $out"
 ((keep)) && echo "results:  $results"

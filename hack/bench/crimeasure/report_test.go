@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	d := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for p, want := range map[float64]time.Duration{50: 5, 90: 9, 99: 10, 100: 10, 1: 1} {
+		if got := percentile(d, p); got != want {
+			t.Errorf("percentile(1..10, %v) = %v, want %v", p, got, want)
+		}
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("percentile(nil) = %v, want 0", got)
+	}
+}
+
+func TestReportTables(t *testing.T) {
+	dir := t.TempDir()
+	put := func(rt, kind string, v any) {
+		p := filepath.Join(dir, rt, kind, "round-1.json")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeJSON(p, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a", "scale", scaleResult{Pods: 2, Containers: 3, Ops: map[string][]int64{"ListContainers": {1e6, 2e6}}})
+	put("b", "scale", scaleResult{Pods: 2, Containers: 3, Ops: map[string][]int64{"ListContainers": {4e6, 4e6}}})
+	put("a", "memory", memoryResult{Pods: 2, Before: memorySample{RSS: 1024, PSS: 1024}, After: memorySample{RSS: 5 * 1024, PSS: 3 * 1024}})
+	put("b", "memory", memoryResult{Pods: 2, Before: memorySample{RSS: 0, PSS: 0}, After: memorySample{RSS: 8 * 1024, PSS: 4 * 1024}})
+	md := filepath.Join(dir, "out.md")
+	if err := runReport([]string{"-results", dir, "-runtimes", "a,b", "-md", md}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"2 pods x 3 sleep containers (6 containers)",
+		"| ListContainers | 2 | 1.000 | 2.000 | 4.000 | 4.000 | 0.25x | 0.50x |",
+		"| a | 2.00 | 1.00 | 2.00 | 1.00 |",
+		"| b | 4.00 | 2.00 | 4.00 | 2.00 |",
+		"| ratio | | | 0.50x | 0.50x |",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report lacks %q:\n%s", want, b)
+		}
+	}
+}
