@@ -168,6 +168,8 @@ start_reference() {
 	  disable = true
 	[plugins."io.containerd.cri.v1.images"]
 	  snapshotter = "overlayfs"
+	  [plugins."io.containerd.cri.v1.images".pinned_images]
+	    sandbox = "registry.k8s.io/pause:3.10.2"
 	  [plugins."io.containerd.cri.v1.images".registry]
 	    config_path = "$work/certs.d"
 	[plugins."io.containerd.cri.v1.runtime"]
@@ -185,6 +187,9 @@ start_reference() {
 	containerd --config "$d/containerd.toml" >"$d/containerd.log" 2>&1 &
 	pids+=($!)
 	wait_for "$d/containerd.sock" 60 || { tail -n 30 "$d/containerd.log" >&2; return 1; }
+	# The sandbox image is there before any timing, as on a node.
+	crictl --runtime-endpoint "unix://$d/containerd.sock" --image-endpoint "unix://$d/containerd.sock" --timeout 120s \
+		pull registry.k8s.io/pause:3.10.2 >/dev/null || { tail -n 30 "$d/containerd.log" >&2; return 1; }
 	buildkitd --config "$work/buildkitd.toml" --root "$d/buildkitd" --addr "unix://$d/buildkitd.sock" \
 		--oci-worker=false --containerd-worker=true --containerd-worker-addr "$d/containerd.sock" \
 		>"$d/buildkitd.log" 2>&1 &
