@@ -185,7 +185,7 @@ func memoryTable(w io.Writer, results string, rts []string) {
 	if len(rts) == 2 {
 		fmt.Fprintf(w, "| ratio | | | %s | %s |\n", ratio(mean[rts[0]].rss, mean[rts[1]].rss), ratio(mean[rts[0]].pss, mean[rts[1]].pss))
 	}
-	fmt.Fprintf(w, "\nBy process, last round (after the pods; count, RSS MiB, PSS MiB; a process name's growth over the baseline in brackets):\n\n")
+	fmt.Fprintf(w, "\nBy process, last round (after the pods; count, RSS MiB, PSS MiB; in brackets the PSS growth over the baseline):\n\n")
 	for _, rt := range rts {
 		r, ok := last[rt]
 		if !ok {
@@ -199,7 +199,7 @@ func memoryTable(w io.Writer, results string, rts []string) {
 		var parts []string
 		for _, c := range names {
 			a, b := r.After.ByComm[c], r.Before.ByComm[c]
-			parts = append(parts, fmt.Sprintf("`%s` %d, %.1f, %.1f [+%.1f PSS]", c, a.Count, float64(a.RSS)/1024, float64(a.PSS)/1024, float64(a.PSS-b.PSS)/1024))
+			parts = append(parts, fmt.Sprintf("`%s` %d, %.1f, %.1f [%+.1f PSS]", c, a.Count, float64(a.RSS)/1024, float64(a.PSS)/1024, float64(a.PSS-b.PSS)/1024))
 		}
 		fmt.Fprintf(w, "- %s: %s\n", rt, strings.Join(parts, "; "))
 	}
