@@ -15,6 +15,7 @@
 #   memory  RSS and PSS growth per idle pod over 20 pods (crimeasure memory)
 #   build   cold, no-change and one-line-edit builds of a multi-stage Go
 #           Dockerfile, and edit-to-running-pod (hack/bench/build.sh)
+#   none    no section: only the head (machine, versions, date)
 # --rounds alternates the runtimes that many times in every section.
 # --profile DIR saves CPU profiles and execution traces of slipwayd during
 # the cri section (see cri.sh --profile). --kubelet is not done yet: it
@@ -56,6 +57,7 @@ done
 declare -A want=()
 IFS=, read -r -a list <<<"$sections"
 for s in "${list[@]}"; do
+	[[ $s == none ]] && continue # the head alone: machine, versions, date
 	[[ $s == cri || $s == scale || $s == memory || $s == build ]] || die "unknown section $s"
 	want[$s]=1
 done
