@@ -99,11 +99,13 @@ func scaleTable(w io.Writer, results string, rts []string) {
 	}
 	fmt.Fprintf(w, "## Scale: List and Status calls with %s running\n\n", shape)
 	fmt.Fprintf(w, "One call at a time, after one untimed call; up to 300 calls per operation and round (fewer when they take over 20 s);\nsamples pooled over rounds; milliseconds, nearest-rank percentiles. ")
+	var took []string
 	for _, rt := range rts {
 		if setup[rt] != "" {
-			fmt.Fprintf(w, "Starting them took %s on %s (per round). ", setup[rt], rt)
+			took = append(took, fmt.Sprintf("Starting them took %s on %s (per round).", setup[rt], rt))
 		}
 	}
+	fmt.Fprint(w, strings.Join(took, " "))
 	fmt.Fprintf(w, "\nIssue 11's target, reported and not asserted: slipwayd under 1 ms p99 for ListContainers, ListPodSandbox and ContainerStatus.")
 	fmt.Fprintf(w, "\n\n| operation | n |")
 	for _, rt := range rts {
