@@ -45,7 +45,7 @@ critest-images: build ## critest's image manager specs
 	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"
 
 bench: build ## benchmarks against containerd's CRI and buildkitd into docs/benchmarks.md (as root; ROUNDS, SAMPLES, SECTIONS, PROFILE=1, KUBELET=1)
-	bash hack/bench/bench.sh --rounds $(or $(ROUNDS),2) --samples $(or $(SAMPLES),40) \
+	bash hack/bench/bench.sh --no-build --rounds $(or $(ROUNDS),2) --samples $(or $(SAMPLES),40) \
 		$(if $(SECTIONS),--sections $(SECTIONS)) $(if $(PROFILE),--profile $(CURDIR)/bench-profiles) $(if $(KUBELET),--kubelet)
 
 lint: ## gofmt, go vet, and go.mod tidy

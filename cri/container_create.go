@@ -71,6 +71,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		id, err = s.opts.Containers.Create(ctx, container.Name(p.Config.GetMetadata(), config.Metadata), container.CreateRequest{
 			Container:    c,
 			ImageName:    img.References[0],
+			DiffIDs:      img.Config.RootFS.DiffIDs,
 			ImageVolumes: imageVolumes,
 			UIDs:         uids,
 			GIDs:         gids,

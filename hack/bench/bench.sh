@@ -5,6 +5,7 @@
 #
 #   bash hack/bench/bench.sh [--out docs/benchmarks.md] [--sections cri,scale,memory,build]
 #                            [--rounds 2] [--samples 40] [--profile DIR] [--kubelet]
+#                            [--no-build] [--lock FILE]
 #
 # Sections, each in its own piece holding the e2e lock (--lock FILE, default
 # /tmp/slipway-e2e.lock; --lock '' takes none) only while it runs:
@@ -15,6 +16,7 @@
 #   memory  RSS and PSS growth per idle pod over 20 pods (crimeasure memory)
 #   build   cold, no-change and one-line-edit builds of a multi-stage Go
 #           Dockerfile, and edit-to-running-pod (hack/bench/build.sh)
+#   none    no section: only the head (machine, versions, date)
 # --rounds alternates the runtimes that many times in every section.
 # --profile DIR saves CPU profiles and execution traces of slipwayd during
 # the cri section (see cri.sh --profile). --kubelet is not done yet: it
@@ -35,6 +37,7 @@ samples=40
 profile=''
 kubelet=0
 lock=/tmp/slipway-e2e.lock
+build=1
 
 usage() { sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "bench.sh: $*" >&2; exit 1; }
@@ -47,6 +50,7 @@ while (($#)); do
 	--samples) samples=${2:?}; shift 2 ;;
 	--profile) profile=${2:?}; shift 2 ;;
 	--kubelet) kubelet=1; shift ;;
+	--no-build) build=0; shift ;;
 	--lock) lock=${2?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
@@ -56,6 +60,7 @@ done
 declare -A want=()
 IFS=, read -r -a list <<<"$sections"
 for s in "${list[@]}"; do
+	[[ $s == none ]] && continue # the head alone: machine, versions, date
 	[[ $s == cri || $s == scale || $s == memory || $s == build ]] || die "unknown section $s"
 	want[$s]=1
 done
@@ -72,8 +77,10 @@ locked() {
 	fi
 }
 
-log "make build"
-make -s build >"$pieces/build.log" 2>&1 || { cat "$pieces/build.log" >&2; die "make build failed"; }
+if ((build)); then
+	log "make build"
+	make -s build >"$pieces/build.log" 2>&1 || { cat "$pieces/build.log" >&2; die "make build failed"; }
+fi
 
 modver() { go version -m "$1" 2>/dev/null | awk -v m="$2" '$1 == "mod" && $2 == m {print $3}'; }
 cgroup=v1

@@ -87,7 +87,7 @@ unmount_mine() {
 cri_sock=''
 stop_all() {
 	if [[ -n $cri_sock && -S $cri_sock ]]; then
-		timeout 120 crictl --runtime-endpoint "unix://$cri_sock" rmp -af >/dev/null 2>&1 || true
+		timeout 120 crictl --config "$work/crictl.yaml" --runtime-endpoint "unix://$cri_sock" rmp -af >/dev/null 2>&1 || true
 	fi
 	cri_sock=''
 	local i
@@ -132,6 +132,7 @@ pids+=($!)
 wait_for "$work/registry.addr" 120 || die "test registry did not start"
 reg=$(cat "$work/registry.addr")
 mkdir -p "$work/certs.d/$reg" "$work/cni"
+: >"$work/crictl.yaml" # no /etc/crictl.yaml defaults, no warning about its absence
 printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n' "$reg" "$reg" >"$work/certs.d/$reg/hosts.toml"
 printf '[registry."docker.io"]\n  mirrors = ["%s"]\n[registry."%s"]\n  http = true\n' "$reg" "$reg" >"$work/buildkitd.toml"
 log "registry on $reg"
@@ -168,6 +169,8 @@ start_reference() {
 	  disable = true
 	[plugins."io.containerd.cri.v1.images"]
 	  snapshotter = "overlayfs"
+	  [plugins."io.containerd.cri.v1.images".pinned_images]
+	    sandbox = "registry.k8s.io/pause:3.10.2"
 	  [plugins."io.containerd.cri.v1.images".registry]
 	    config_path = "$work/certs.d"
 	[plugins."io.containerd.cri.v1.runtime"]
@@ -185,6 +188,9 @@ start_reference() {
 	containerd --config "$d/containerd.toml" >"$d/containerd.log" 2>&1 &
 	pids+=($!)
 	wait_for "$d/containerd.sock" 60 || { tail -n 30 "$d/containerd.log" >&2; return 1; }
+	# The sandbox image is there before any timing, as on a node.
+	crictl --config "$work/crictl.yaml" --runtime-endpoint "unix://$d/containerd.sock" --image-endpoint "unix://$d/containerd.sock" --timeout 120s \
+		pull registry.k8s.io/pause:3.10.2 >/dev/null || { tail -n 30 "$d/containerd.log" >&2; return 1; }
 	buildkitd --config "$work/buildkitd.toml" --root "$d/buildkitd" --addr "unix://$d/buildkitd.sock" \
 		--oci-worker=false --containerd-worker=true --containerd-worker-addr "$d/containerd.sock" \
 		>"$d/buildkitd.log" 2>&1 &
@@ -233,7 +239,7 @@ to_pod() {
 		crictl_ep=unix://$work/ref/containerd.sock
 		buildctl --addr "unix://$work/ref/buildkitd.sock" build --progress quiet --frontend dockerfile.v0 \
 			--local "context=$ctx" --local "dockerfile=$ctx" --output "type=image,name=$image,push=true,registry.insecure=true"
-		crictl --runtime-endpoint "$crictl_ep" --image-endpoint "$crictl_ep" pull "$image" >/dev/null
+		crictl --config "$work/crictl.yaml" --runtime-endpoint "$crictl_ep" --image-endpoint "$crictl_ep" pull "$image" >/dev/null
 		;;
 	esac
 	mkdir -p "$work/logs/$side-$n"
@@ -246,7 +252,7 @@ to_pod() {
 	{"metadata": {"name": "app"}, "image": {"image": "$image"}, "log_path": "app.log",
 	 "envs": [{"key": "LISTEN", "value": "127.0.0.1:0"}], "linux": {}}
 	JSON
-	local c=(crictl --runtime-endpoint "$crictl_ep" --image-endpoint "$crictl_ep" --timeout 120s) pod ctr
+	local c=(crictl --config "$work/crictl.yaml" --runtime-endpoint "$crictl_ep" --image-endpoint "$crictl_ep" --timeout 120s) pod ctr
 	pod=$("${c[@]}" runp "$work/pod.json")
 	ctr=$("${c[@]}" create --no-pull "$pod" "$work/ctr.json" "$work/pod.json")
 	"${c[@]}" start "$ctr" >/dev/null
@@ -279,7 +285,7 @@ run_side() {
 		sed -i "s/^var greeting = \".*\"/var greeting = \"pod-$r-$i\"/" "$ctx/main.go"
 		t=$(now_ms); to_pod "$side" "$ctx" "$r-$i" >"$work/pod.log" 2>&1 || { tail -n 20 "$work/pod.log" >&2; return 1; }
 		tp+=($(($(now_ms) - t)))
-		timeout 120 crictl --runtime-endpoint "unix://$cri_sock" rmp -af >/dev/null 2>&1 || true
+		timeout 120 crictl --config "$work/crictl.yaml" --runtime-endpoint "unix://$cri_sock" rmp -af >/dev/null 2>&1 || true
 	done
 	record "$side" edit-to-pod "$(median "${tp[@]}")"
 	log "$side: cold $(awk -v s="$side" '$1 == s && $2 == "cold" {v = $3} END {print v}' "$work/results/all") ms, no-change ${nc[*]} ms, edit ${ed[*]} ms, edit-to-pod ${tp[*]} ms"

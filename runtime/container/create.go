@@ -16,9 +16,12 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/names"
+	"github.com/slipway-dev/slipway/runtime/timing"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -29,6 +32,10 @@ type CreateRequest struct {
 	Container Container
 	// ImageName is the containerd image record its rootfs comes from.
 	ImageName string
+	// DiffIDs are the image's layers for the node's platform, as the image
+	// index holds them: when they are unpacked, the rootfs is made on them
+	// without reading the image. Nil reads them from the image record.
+	DiffIDs []digest.Digest
 	// ImageVolumes are the container's image volumes, mounted before
 	// SpecOpts is called.
 	ImageVolumes []ImageVolume
@@ -63,10 +70,8 @@ func (r *Runtime) Create(ctx context.Context, name string, req CreateRequest) (_
 }
 
 func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (retErr error) {
-	img, err := r.opts.Client.GetImage(ctx, req.ImageName)
-	if err != nil {
-		return fmt.Errorf("image %q: %w", req.ImageName, err)
-	}
+	spans := timing.Start(ctx, "CreateContainer")
+	defer spans.End()
 	// The lease keeps containerd's GC off the new snapshot until the
 	// container record refers to it; one a crash left is deleted by
 	// ReleaseStaleLeases.
@@ -78,21 +83,14 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
 			log.G(ctx).WithError(err).Warn("releasing lease")
 		}
+		spans.Step("release-lease")
 	}()
-	if err := r.guard(ctx, c.ID); err != nil {
-		return err
-	}
-	defer func() {
-		if retErr != nil {
-			if err := r.unguard(context.WithoutCancel(ctx), c.ID); err != nil {
-				log.G(ctx).WithError(err).Warn("removing exit guard of failed container")
-			}
-		}
-	}()
-	rootfs, err := r.prepareRootfs(ctx, c.ID, img, rootfsRemap(req.UIDs, req.GIDs)...)
+	spans.Step("lease")
+	rootfs, err := r.prepareRootfs(ctx, c.ID, req.ImageName, req.DiffIDs, rootfsRemap(req.UIDs, req.GIDs)...)
 	if err != nil {
 		return err
 	}
+	spans.Step("rootfs")
 	defer func() {
 		if retErr != nil {
 			if err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Remove(context.WithoutCancel(ctx), c.ID); err != nil {
@@ -110,10 +108,12 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			}
 		}
 	}()
+	spans.Step("image-volumes")
 	specOpts, err := req.SpecOpts(c.ID, rootfs, c.Config)
 	if err != nil {
 		return err
 	}
+	spans.Step("spec-opts")
 	specCtx := ctx
 	if _, ok := namespaces.Namespace(ctx); !ok {
 		specCtx = namespaces.WithNamespace(ctx, r.opts.Client.DefaultNamespace())
@@ -122,6 +122,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	if err != nil {
 		return fmt.Errorf("making container spec: %w", err)
 	}
+	spans.Step("spec")
 	// Plugins adjust the spec before the container is recorded (and
 	// listed); plugin sync is held off until it is.
 	unblock := r.hooks().BlockSync()
@@ -146,12 +147,13 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 		u := spec.Process.User
 		c.User = ProcessUser{UID: u.UID, GID: u.GID, Groups: u.AdditionalGids}
 	}
+	spans.Step("nri")
 	ext, err := Extension(c)
 	if err != nil {
 		return err
 	}
 	_, err = r.opts.Client.NewContainer(ctx, c.ID,
-		containerd.WithImageName(img.Name()),
+		containerd.WithImageName(req.ImageName),
 		containerd.WithSnapshotter(r.opts.Snapshotter),
 		containerd.WithSnapshot(c.ID),
 		containerd.WithSpec(spec),
@@ -168,20 +170,38 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	if err != nil {
 		return fmt.Errorf("creating container: %w", err)
 	}
+	spans.Step("record")
 	r.opts.Store.Add(c)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
 	r.hooks().Notify(ctx, PostCreate, c)
 	return nil
 }
 
-// prepareRootfs unpacks img for the snapshotter if needed and prepares the
-// container's writable snapshot on top of it.
-func (r *Runtime) prepareRootfs(ctx context.Context, id string, img containerd.Image, opts ...snapshots.Opt) ([]mount.Mount, error) {
+// prepareRootfs prepares the container's writable snapshot on the
+// unpacked layers of image imageName. With diffIDs given, it prepares it
+// on their chain ID at once (one call, no image read); only when that
+// snapshot is missing (the image is not unpacked, or no longer) does it
+// read the image record, unpack it if needed and prepare on what it holds.
+func (r *Runtime) prepareRootfs(ctx context.Context, id, imageName string, diffIDs []digest.Digest, opts ...snapshots.Opt) ([]mount.Mount, error) {
+	sn := r.opts.Client.SnapshotService(r.opts.Snapshotter)
+	if len(diffIDs) > 0 {
+		mounts, err := sn.Prepare(ctx, id, identity.ChainID(diffIDs).String(), opts...)
+		if err == nil {
+			return mounts, nil
+		}
+		if !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("preparing rootfs: %w", err)
+		}
+	}
+	img, err := r.opts.Client.GetImage(ctx, imageName)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", imageName, err)
+	}
 	parent, err := images.UnpackedChainID(ctx, img, r.opts.Snapshotter)
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Prepare(ctx, id, parent, opts...)
+	mounts, err := sn.Prepare(ctx, id, parent, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("preparing rootfs: %w", err)
 	}

@@ -13,9 +13,11 @@ import (
 // process has ended unless a sandbox record has the task's ID
 // (shouldCleanupShim in containerd's core/runtime/v2): a container that
 // exited while containerd was down would lose its exit status with the
-// task. So each container has a sandbox record of its own ID, labelled as
-// a guard, from Create to Remove; its task is then kept with its exit
-// status until the container's monitor records it and deletes the task.
+// task. So each container that has had a task has a sandbox record of its
+// own ID, labelled as a guard, from before its task is created (in Start)
+// to Remove; its task is then kept with its exit status until the
+// container's monitor records it and deletes the task. A container that
+// never started has no task to guard, so Create writes no guard.
 
 // guardKind labels exit guards (KindLabel).
 const guardKind = "exit-guard"

@@ -8,6 +8,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/slipway-dev/slipway/runtime/timing"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -155,6 +156,8 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	case code == 0 && message == "":
 		reason = ReasonCompleted
 	}
+	spans := timing.Start(ctx, "exit")
+	defer spans.End()
 	backoff := retryMin
 	var c Container
 	// Each attempt records the exit and tells NRI plugins of it with
@@ -192,6 +195,7 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 		log.G(ctx).WithError(err).Warn("recording container exit; retrying")
 		backoff = r.sleep(backoff)
 	}
+	spans.Step("record")
 	if r.stopped() {
 		// slipwayd is shutting down: the next one finds the exit in the
 		// task, which is kept.
@@ -201,6 +205,7 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 		if err := r.deleteTaskInPod(ctx, c.PodID, task); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).Warn("deleting exited task (Reconcile retries)")
 		}
+		spans.Step("delete-task")
 		// Delete closes the task's IO only when it succeeds; a task removed
 		// meanwhile must release it too (LogIO's may hold a logger open).
 		if pio := task.IO(); pio != nil {
@@ -209,6 +214,7 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	}
 	r.cleanupAttach(ctx, id)
 	r.disarm(id, m)
+	spans.Step("release")
 	if c.ID != "" {
 		r.publish(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
 	}

@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/keylock"
 	"github.com/slipway-dev/slipway/runtime/names"
+	"github.com/slipway-dev/slipway/runtime/timing"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -115,16 +116,19 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 	if c.State != runtimeapi.ContainerState_CONTAINER_CREATED || r.monitorOf(id) != nil {
 		return fmt.Errorf("container %s is %s, not created: %w", id, c.State, errdefs.ErrFailedPrecondition)
 	}
+	spans := timing.Start(ctx, "StartContainer")
+	defer spans.End()
 	// The start is announced, and the container recorded running, with
 	// plugin sync held off.
 	unblock := r.hooks().BlockSync()
 	defer unblock()
 	err := r.hooks().StartContainer(ctx, c)
+	spans.Step("nri")
 	var task containerd.Task
 	var exitC <-chan containerd.ExitStatus
 	var startedAt time.Time
 	if err == nil {
-		task, exitC, startedAt, err = r.startTask(ctx, c)
+		task, exitC, startedAt, err = r.startTask(ctx, c, spans)
 	}
 	if err != nil {
 		_, recErr := r.opts.Store.Modify(context.WithoutCancel(ctx), id, func(c *Container) bool {
@@ -147,9 +151,11 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 	if err := r.recordStart(context.WithoutCancel(ctx), id, startedAt, m.pid); err != nil {
 		return fmt.Errorf("container %s runs, but recording its start failed (it is retried): %w", id, err)
 	}
+	spans.Step("record")
 	if c, err := r.opts.Store.Get(id); err == nil {
 		r.hooks().Notify(ctx, PostStart, c)
 	}
+	spans.Step("nri")
 	return nil
 }
 
@@ -157,11 +163,18 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 // the start so even an instant exit is seen. startedAt is taken before the
 // start, so it is never after the exit the shim reports. On error no task
 // is left.
-func (r *Runtime) startTask(ctx context.Context, c Container) (_ containerd.Task, _ <-chan containerd.ExitStatus, startedAt time.Time, retErr error) {
+func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Spans) (_ containerd.Task, _ <-chan containerd.ExitStatus, startedAt time.Time, retErr error) {
 	cc, err := r.opts.Client.LoadContainer(ctx, c.ID)
 	if err != nil {
 		return nil, nil, startedAt, err
 	}
+	spans.Step("load")
+	// The guard is written before the task exists and stays until
+	// Remove, even if the start fails.
+	if err := r.guard(ctx, c.ID); err != nil {
+		return nil, nil, startedAt, err
+	}
+	spans.Step("guard")
 	attach, err := r.prepareAttach(c)
 	if err != nil {
 		return nil, nil, startedAt, err
@@ -175,26 +188,31 @@ func (r *Runtime) startTask(ctx context.Context, c Container) (_ containerd.Task
 	if err != nil {
 		return nil, nil, startedAt, err
 	}
-	task, err := r.newTaskInPod(ctx, c, cc, creator)
+	spans.Step("io")
+	task, err := r.newTaskInPod(ctx, c, cc, creator, spans)
 	if err != nil {
 		return nil, nil, startedAt, fmt.Errorf("creating task: %w", err)
 	}
+	spans.Step("create-task")
 	cleanup := context.WithoutCancel(ctx)
 	exitC, err := task.Wait(cleanup)
 	if err != nil {
 		_ = r.deleteTaskInPod(cleanup, c.PodID, task, containerd.WithProcessKill)
 		return nil, nil, startedAt, fmt.Errorf("waiting on task: %w", err)
 	}
+	spans.Step("wait")
 	startedAt = time.Now()
 	if err := task.Start(ctx); err != nil {
 		_ = r.deleteTaskInPod(cleanup, c.PodID, task, containerd.WithProcessKill)
 		return nil, nil, startedAt, fmt.Errorf("starting task: %w", err)
 	}
+	spans.Step("start-task")
 	return task, exitC, startedAt, nil
 }
 
 // Stop sends the container's stop signal, waits up to timeout for it to
 // exit, then kills it. Stopping a container that is not running succeeds.
+// It returns once the exit is recorded and the task deleted.
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout) })
 	if errdefs.IsNotFound(err) {
@@ -227,15 +245,19 @@ func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) 
 	if m == nil {
 		return nil
 	}
+	spans := timing.Start(ctx, "stop")
+	defer spans.End()
 	done := m.done
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return err
 	}
+	spans.Step("load")
 	task, err := cc.Task(ctx, nil)
 	if err != nil {
 		return exitedOr(done, fmt.Errorf("loading task: %w", err))
 	}
+	spans.Step("task")
 	if timeout > 0 {
 		sig := syscall.SIGTERM
 		if c.StopSignal != "" {
@@ -246,8 +268,10 @@ func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) 
 		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
 			return exitedOr(done, fmt.Errorf("signalling container: %w", err))
 		}
+		spans.Step("signal")
 		select {
 		case <-done:
+			spans.Step("exit")
 			return nil
 		case <-time.After(timeout):
 		case <-ctx.Done():
@@ -257,8 +281,10 @@ func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) 
 	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		return exitedOr(done, fmt.Errorf("killing container: %w", err))
 	}
+	spans.Step("kill")
 	select {
 	case <-done:
+		spans.Step("exit")
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -5,6 +5,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/slipway-dev/slipway/runtime/timing"
 )
 
 // The containers of a pod share one runc shim, which exits when its last
@@ -16,12 +17,13 @@ import (
 // it), and a creation after that starts a new shim if needed.
 
 // newTaskInPod creates container c's task under its pod's shim lock.
-func (r *Runtime) newTaskInPod(ctx context.Context, c Container, cc containerd.Container, opts cio.Creator) (containerd.Task, error) {
+func (r *Runtime) newTaskInPod(ctx context.Context, c Container, cc containerd.Container, opts cio.Creator, spans *timing.Spans) (containerd.Task, error) {
 	unlock, err := r.shims.Lock(ctx, c.PodID)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	spans.Step("shim-lock")
 	return cc.NewTask(ctx, opts)
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -16,6 +18,8 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/slipway-dev/slipway/runtime/timing"
 )
 
 // Credentials returns the username and secret to present to a registry
@@ -37,19 +41,29 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 		return Image{}, err
 	}
 	name := named.String()
+	spans := timing.Start(ctx, "PullImage")
+	defer spans.End()
 	unlock, err := s.repos.Lock(ctx, repository(named))
 	if err != nil {
 		return Image{}, fmt.Errorf("pulling image %q: waiting for other work on its repository: %w", ref, err)
 	}
 	defer unlock()
+	spans.Step("lock")
 	ctx, release, err := s.lease(ctx)
 	if err != nil {
 		return Image{}, fmt.Errorf("pulling image %q: %w", ref, err)
 	}
-	defer release()
+	defer func() { release(); spans.Step("release-lease") }()
+	spans.Step("lease")
 
 	log.G(ctx).WithField("image", name).Debug("pulling image")
+	var resolvedOnce sync.Once
+	var resolved time.Time
 	img, err := s.opts.Client.Pull(ctx, name,
+		containerd.WithImageHandler(images.HandlerFunc(func(context.Context, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+			resolvedOnce.Do(func() { resolved = time.Now() })
+			return nil, nil
+		})),
 		containerd.WithResolver(s.resolver(ctx, creds)),
 		containerd.WithPlatformMatcher(platforms.Default()),
 		containerd.WithPullUnpack,
@@ -59,6 +73,9 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 	if err != nil {
 		return Image{}, fmt.Errorf("pulling image %q: %w", ref, classifyPullError(err))
 	}
+	resolvedOnce.Do(func() {})
+	spans.StepAt("resolve", resolved)
+	spans.Step("fetch-unpack")
 	names := []string{name}
 	if _, isDigested := named.(reference.Digested); !isDigested {
 		digested, err := digestReference(named, img.Target().Digest)
@@ -70,11 +87,13 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 		}
 		names = append(names, digested)
 	}
+	spans.Step("records")
 	for _, n := range names {
 		if err := s.index.Refresh(ctx, n); err != nil {
 			return Image{}, err
 		}
 	}
+	spans.Step("index")
 	return s.index.Get(name)
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
+	"github.com/slipway-dev/slipway/runtime/timing"
 )
 
 // Options configure a Service.
@@ -114,6 +115,8 @@ const removeAttempts = 5
 // removeLocked deletes img's records and collects its content; the caller
 // holds the locks of all its repositories.
 func (s *Service) removeLocked(ctx context.Context, img Image) error {
+	spans := timing.Start(ctx, "RemoveImage")
+	defer spans.End()
 	store := s.opts.Client.ImageService()
 	for i, name := range img.References {
 		var opts []images.DeleteOpt
@@ -124,9 +127,11 @@ func (s *Service) removeLocked(ctx context.Context, img Image) error {
 		if err := store.Delete(ctx, name, opts...); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("removing image reference %q: %w", name, err)
 		}
+		spans.Step("delete")
 		if err := s.index.Refresh(ctx, name); err != nil {
 			log.G(ctx).WithError(err).WithField("image", name).Warn("refreshing image index")
 		}
+		spans.Step("index")
 	}
 	return nil
 }

@@ -79,11 +79,19 @@ func (x *Index) Sync(ctx context.Context) error {
 	}
 	byID := map[string]*entry{}
 	byRef := map[string]string{}
+	// byTarget saves reading the content of a target again for its other
+	// records (a tag and its repo@digest share one).
+	byTarget := map[string]string{}
 	for _, rec := range list {
-		id, e, err := x.resolve(ctx, rec)
-		if err != nil {
-			log.G(ctx).WithError(err).WithField("image", rec.Name).Debug("skipping image record")
-			continue
+		id, ok := byTarget[rec.Target.Digest.String()]
+		e := byID[id]
+		if !ok {
+			var err error
+			if id, e, err = x.resolve(ctx, rec); err != nil {
+				log.G(ctx).WithError(err).WithField("image", rec.Name).Debug("skipping image record")
+				continue
+			}
+			byTarget[rec.Target.Digest.String()] = id
 		}
 		if old, ok := byID[id]; ok {
 			e = old
@@ -119,9 +127,11 @@ func (x *Index) Refresh(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("getting image %q: %w", name, err)
 	}
-	id, e, err := x.resolve(ctx, rec)
-	if err != nil {
-		return err
+	id, e, ok := x.indexedTarget(rec.Target.Digest.String())
+	if !ok {
+		if id, e, err = x.resolve(ctx, rec); err != nil {
+			return err
+		}
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -134,6 +144,24 @@ func (x *Index) Refresh(ctx context.Context, name string) error {
 	e.refs[name] = refInfo{target: rec.Target.Digest.String(), pinned: isPinned(rec)}
 	x.byRef[name] = id
 	return nil
+}
+
+// indexedTarget returns the image ID of an indexed record whose target is
+// digest target, with a new entry of that image's config and size: they
+// follow from the target alone (content is immutable), so a record that
+// shares its target with another (a tag and its repo@digest, a retag)
+// needs no content read.
+func (x *Index) indexedTarget(target string) (string, *entry, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for id, e := range x.byID {
+		for _, info := range e.refs {
+			if info.target == target {
+				return id, &entry{size: e.size, config: e.config, refs: map[string]refInfo{}}, true
+			}
+		}
+	}
+	return "", nil, false
 }
 
 // dropRefLocked removes name from the index; x.mu must be held.

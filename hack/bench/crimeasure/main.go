@@ -82,27 +82,23 @@ func (c *common) check() error {
 	return nil
 }
 
-// dial connects to the CRI endpoint.
-func dial(endpoint string) (runtimeapi.RuntimeServiceClient, runtimeapi.ImageServiceClient, func(), error) {
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
+// connect dials the CRI endpoint and pulls the container image unless
+// the runtime has it; the returned func closes the connection.
+func (c *common) connect(ctx context.Context) (runtimeapi.RuntimeServiceClient, func(), error) {
+	conn, err := grpc.NewClient(c.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("dialing %s: %w", endpoint, err)
+		return nil, nil, fmt.Errorf("dialing %s: %w", c.endpoint, err)
 	}
-	return runtimeapi.NewRuntimeServiceClient(conn), runtimeapi.NewImageServiceClient(conn), func() { _ = conn.Close() }, nil
-}
-
-// ensureImage pulls image unless the runtime has it.
-func ensureImage(ctx context.Context, is runtimeapi.ImageServiceClient, image string) error {
-	spec := &runtimeapi.ImageSpec{Image: image}
-	st, err := is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec})
-	if err == nil && st.GetImage() != nil {
-		return nil
+	is := runtimeapi.NewImageServiceClient(conn)
+	spec := &runtimeapi.ImageSpec{Image: c.image}
+	if st, err := is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec}); err != nil || st.GetImage() == nil {
+		if _, err := is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec}); err != nil {
+			_ = conn.Close()
+			return nil, nil, fmt.Errorf("pulling %s: %w", c.image, err)
+		}
 	}
-	if _, err := is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec}); err != nil {
-		return fmt.Errorf("pulling %s: %w", image, err)
-	}
-	return nil
+	return runtimeapi.NewRuntimeServiceClient(conn), func() { _ = conn.Close() }, nil
 }
 
 func writeJSON(path string, v any) error {

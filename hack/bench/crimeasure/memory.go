@@ -59,14 +59,11 @@ func runMemory(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	rs, is, closeConn, err := dial(c.endpoint)
+	rs, closeConn, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	if err := ensureImage(ctx, is, c.image); err != nil {
-		return err
-	}
 	// One pod made and removed first, so that what the daemon sets up
 	// once (CNI config, caches) is in the baseline, not in the growth.
 	warm := &podSet{rs: rs, image: c.image, logDir: c.logDir, prefix: "warm"}

@@ -95,16 +95,17 @@ func scaleTable(w io.Writer, results string, rts []string) {
 		setup[rt] = strings.Join(setups, ", ")
 	}
 	if shape == "" {
-		fmt.Fprintf(w, "## Scale\n\nNo scale results.\n\n")
-		return
+		return // not run (or every run failed: the harness said so)
 	}
 	fmt.Fprintf(w, "## Scale: List and Status calls with %s running\n\n", shape)
 	fmt.Fprintf(w, "One call at a time, after one untimed call; up to 300 calls per operation and round (fewer when they take over 20 s);\nsamples pooled over rounds; milliseconds, nearest-rank percentiles. ")
+	var took []string
 	for _, rt := range rts {
 		if setup[rt] != "" {
-			fmt.Fprintf(w, "Starting them took %s on %s (per round). ", setup[rt], rt)
+			took = append(took, fmt.Sprintf("Starting them took %s on %s (per round).", setup[rt], rt))
 		}
 	}
+	fmt.Fprint(w, strings.Join(took, " "))
 	fmt.Fprintf(w, "\nIssue 11's target, reported and not asserted: slipwayd under 1 ms p99 for ListContainers, ListPodSandbox and ContainerStatus.")
 	fmt.Fprintf(w, "\n\n| operation | n |")
 	for _, rt := range rts {
@@ -161,7 +162,6 @@ func memoryTable(w io.Writer, results string, rts []string) {
 		}
 	}
 	if pods == 0 {
-		fmt.Fprintf(w, "## Memory per idle pod\n\nNo memory results.\n\n")
 		return
 	}
 	fmt.Fprintf(w, "## Memory per idle pod\n\n")
@@ -185,7 +185,7 @@ func memoryTable(w io.Writer, results string, rts []string) {
 	if len(rts) == 2 {
 		fmt.Fprintf(w, "| ratio | | | %s | %s |\n", ratio(mean[rts[0]].rss, mean[rts[1]].rss), ratio(mean[rts[0]].pss, mean[rts[1]].pss))
 	}
-	fmt.Fprintf(w, "\nBy process, last round (after the pods; count, RSS MiB, PSS MiB; a process name's growth over the baseline in brackets):\n\n")
+	fmt.Fprintf(w, "\nBy process, last round (after the pods; count, RSS MiB, PSS MiB; in brackets the PSS growth over the baseline):\n\n")
 	for _, rt := range rts {
 		r, ok := last[rt]
 		if !ok {
@@ -199,7 +199,7 @@ func memoryTable(w io.Writer, results string, rts []string) {
 		var parts []string
 		for _, c := range names {
 			a, b := r.After.ByComm[c], r.Before.ByComm[c]
-			parts = append(parts, fmt.Sprintf("`%s` %d, %.1f, %.1f [+%.1f PSS]", c, a.Count, float64(a.RSS)/1024, float64(a.PSS)/1024, float64(a.PSS-b.PSS)/1024))
+			parts = append(parts, fmt.Sprintf("`%s` %d, %.1f, %.1f [%+.1f PSS]", c, a.Count, float64(a.RSS)/1024, float64(a.PSS)/1024, float64(a.PSS-b.PSS)/1024))
 		}
 		fmt.Fprintf(w, "- %s: %s\n", rt, strings.Join(parts, "; "))
 	}

@@ -39,14 +39,11 @@ func runScale(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	rs, is, closeConn, err := dial(c.endpoint)
+	rs, closeConn, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	if err := ensureImage(ctx, is, c.image); err != nil {
-		return err
-	}
 	set := &podSet{rs: rs, image: c.image, logDir: c.logDir, prefix: "scale"}
 	defer func() {
 		if err := set.removeAll(); err != nil {
