@@ -13,6 +13,9 @@ import (
 func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
 	var out []*runtimeapi.Container
+	// A node's containers share few images: each image's reference is
+	// looked up once per call, not once per container.
+	imageRefs := map[string]string{}
 	for _, c := range s.opts.ContainerStore.List() {
 		if !containerMatches(c, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
 			continue
@@ -25,7 +28,7 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 			PodSandboxId: c.PodID,
 			Metadata:     c.Config.GetMetadata(),
 			Image:        &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Config.GetImage().GetUserSpecifiedImage()},
-			ImageRef:     s.imageRef(c),
+			ImageRef:     s.cachedImageRef(imageRefs, c),
 			ImageId:      c.ImageRef,
 			State:        c.State,
 			CreatedAt:    c.CreatedAt.UnixNano(),
@@ -34,6 +37,16 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 		})
 	}
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+// cachedImageRef is imageRef(c), remembered in refs by c's image ID.
+func (s *Server) cachedImageRef(refs map[string]string, c container.Container) string {
+	ref, ok := refs[c.ImageRef]
+	if !ok {
+		ref = s.imageRef(c)
+		refs[c.ImageRef] = ref
+	}
+	return ref
 }
 
 func containerMatches(c container.Container, id, podID string, labels map[string]string) bool {
