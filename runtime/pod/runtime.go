@@ -236,18 +236,30 @@ func (r *Runtime) startInfra(ctx context.Context, p Sandbox, sandboxImage string
 	return r.opts.Infra.Start(ctx, p, cgroupsPath)
 }
 
+// lockedPod locks pod id (an ID or unique prefix) and returns its record
+// as it is under the lock; the caller must call unlock. On error nothing
+// is held.
+func (r *Runtime) lockedPod(id string) (_ Sandbox, unlock func(), _ error) {
+	p, err := r.opts.Store.Get(id)
+	if err != nil {
+		return Sandbox{}, nil, err
+	}
+	unlock = r.opts.Store.Lock(p.ID)
+	if p, err = r.opts.Store.Get(p.ID); err != nil {
+		unlock()
+		return Sandbox{}, nil, err
+	}
+	return p, unlock, nil
+}
+
 // WhileReady runs fn with pod id's lock held, if the pod is ready: a pod
 // cannot be stopped or removed while fn creates something in it.
 func (r *Runtime) WhileReady(id string, fn func(Sandbox) error) error {
-	p, err := r.opts.Store.Get(id)
+	p, unlock, err := r.lockedPod(id)
 	if err != nil {
 		return err
 	}
-	unlock := r.opts.Store.Lock(p.ID)
 	defer unlock()
-	if p, err = r.opts.Store.Get(p.ID); err != nil {
-		return err
-	}
 	if p.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return fmt.Errorf("pod sandbox %s is not ready: %w", p.ID, errdefs.ErrFailedPrecondition)
 	}
@@ -259,15 +271,11 @@ func (r *Runtime) WhileReady(id string, fn func(Sandbox) error) error {
 // cgroups are kubelet's and each container's resources arrive through its
 // own update, so nothing else changes. A plugin's error fails the update.
 func (r *Runtime) UpdateResources(ctx context.Context, id string, overhead, resources *runtimeapi.LinuxContainerResources) error {
-	p, err := r.opts.Store.Get(id)
+	p, unlock, err := r.lockedPod(id)
 	if err != nil {
 		return err
 	}
-	unlock := r.opts.Store.Lock(p.ID)
 	defer unlock()
-	if p, err = r.opts.Store.Get(p.ID); err != nil {
-		return err
-	}
 	if err := r.hooks().UpdatePodSandbox(ctx, p, overhead, resources); err != nil {
 		return err
 	}
