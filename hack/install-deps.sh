@@ -23,7 +23,9 @@ HELM_LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION
 PREFIX=${PREFIX:-/usr/local}
 BIN_DIR=$PREFIX/bin
 CNI_BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
-DEBIAN_PACKAGES=(libseccomp-dev pkg-config iptables iproute2 busybox-static util-linux mount tmux socat)
+# systemd: only for systemd-analyze (make install-test verifies the unit);
+# its postinst starts nothing where systemd is not running.
+DEBIAN_PACKAGES=(libseccomp-dev pkg-config iptables iproute2 busybox-static util-linux mount tmux socat systemd)
 # runc's build needs libseccomp-dev and pkg-config; the CNI plugins iptables.
 RUNTIME_DEBIAN_PACKAGES=(libseccomp-dev pkg-config iptables)
 

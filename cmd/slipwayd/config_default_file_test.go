@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -56,8 +57,8 @@ func TestDefaultConfigFileAsInstalledChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := loadWithConfigFile(t, empty)
-	if got := loadWithConfigFile(t, defaultConfigFile); !reflect.DeepEqual(got, want) {
-		t.Errorf("the installed (all commented) file changes the config:\n got %+v\nwant %+v", got, want)
+	for _, d := range configDiff(loadWithConfigFile(t, defaultConfigFile), want) {
+		t.Errorf("the installed (all commented) file changes %s", d)
 	}
 }
 
@@ -70,8 +71,8 @@ func TestDefaultConfigFileUncommentedIsTheBuiltInDefaults(t *testing.T) {
 	if err := readConfigFile(path, true, &fromFile); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := emptySlicesAsNil(fromFile), emptySlicesAsNil(defaultConfig()); !reflect.DeepEqual(got, want) {
-		t.Errorf("uncommented file is not the built-in defaults:\n got %+v\nwant %+v", got, want)
+	for _, d := range configDiff(emptySlicesAsNil(fromFile), emptySlicesAsNil(defaultConfig())) {
+		t.Errorf("uncommented file is not the built-in defaults: %s", d)
 	}
 
 	// Through the whole loader (flags' defaults resolved, validation) it
@@ -80,8 +81,8 @@ func TestDefaultConfigFileUncommentedIsTheBuiltInDefaults(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := loadWithConfigFile(t, path), loadWithConfigFile(t, empty); !reflect.DeepEqual(got, want) {
-		t.Errorf("loading the uncommented file:\n got %+v\nwant %+v", got, want)
+	for _, d := range configDiff(loadWithConfigFile(t, path), loadWithConfigFile(t, empty)) {
+		t.Errorf("loading the uncommented file: %s", d)
 	}
 }
 
@@ -160,6 +161,35 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// configDiff names each setting (by its TOML key, or its Go field name
+// when it has none) whose value differs between got and want, with both
+// values. Settings are compared whole, so a new field is never missed.
+func configDiff(got, want Config) []string {
+	var diffs []string
+	var walk func(prefix string, g, w reflect.Value)
+	walk = func(prefix string, g, w reflect.Value) {
+		for i := range g.NumField() {
+			f := g.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" || name == "-" {
+				name = f.Name
+			}
+			if f.Type.Kind() == reflect.Struct {
+				walk(prefix+name+".", g.Field(i), w.Field(i))
+				continue
+			}
+			if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+				diffs = append(diffs, fmt.Sprintf("%s%s = %#v, want %#v", prefix, name, g.Field(i).Interface(), w.Field(i).Interface()))
+			}
+		}
+	}
+	walk("", reflect.ValueOf(got), reflect.ValueOf(want))
+	return diffs
 }
 
 // emptySlicesAsNil returns cfg with every empty slice made nil: the file's
