@@ -3,7 +3,7 @@
 # by side with containerd's own CRI (and buildkitd), and writes
 # docs/benchmarks.md: the machine, the versions, the date and the tables.
 #
-#   bash hack/bench/bench.sh [--out docs/benchmarks.md] [--sections cri,scale,memory,build]
+#   bash hack/bench/bench.sh [--out docs/benchmarks.md] [--sections cri,scale,memory,build,kubelet]
 #                            [--rounds 2] [--samples 40] [--profile DIR] [--kubelet]
 #                            [--no-build] [--lock FILE]
 #
@@ -16,11 +16,15 @@
 #   memory  RSS and PSS growth per idle pod over 20 pods (crimeasure memory)
 #   build   cold, no-change and one-line-edit builds of a multi-stage Go
 #           Dockerfile, and edit-to-running-pod (hack/bench/build.sh)
+#   kubelet 10 and 50 two-container static pods through a real kubelet
+#           v1.37 standalone, pod start from the runtime's CRI records
+#           (hack/bench/kubelet.sh, through cri.sh --sections kubelet); the
+#           kubelet comes from make deps (built here if it is missing)
 #   none    no section: only the head (machine, versions, date)
 # --rounds alternates the runtimes that many times in every section.
 # --profile DIR saves CPU profiles and execution traces of slipwayd during
-# the cri section (see cri.sh --profile). --kubelet is not done yet: it
-# says so in the output.
+# the cri section (see cri.sh --profile). --kubelet adds the kubelet
+# section to --sections.
 #
 # Nothing asserts a duration: the tables show what one run measured. Every
 # piece removes what it made (processes, mounts, bridge, iptables rules,
@@ -31,7 +35,7 @@ cd "$(dirname "$script")/../.."
 repo=$PWD
 
 out=$repo/docs/benchmarks.md
-sections=cri,scale,memory,build
+sections=cri,scale,memory,build,kubelet
 rounds=2
 samples=40
 profile=''
@@ -61,9 +65,17 @@ declare -A want=()
 IFS=, read -r -a list <<<"$sections"
 for s in "${list[@]}"; do
 	[[ $s == none ]] && continue # the head alone: machine, versions, date
-	[[ $s == cri || $s == scale || $s == memory || $s == build ]] || die "unknown section $s"
+	[[ $s == cri || $s == scale || $s == memory || $s == build || $s == kubelet ]] || die "unknown section $s"
 	want[$s]=1
 done
+((kubelet)) && want[kubelet]=1
+if [[ -n ${want[kubelet]:-} ]] && ! command -v kubelet >/dev/null; then
+	# make deps builds it; a tree whose install-deps.sh does not know
+	# INSTALL_KUBELET cannot.
+	grep -q INSTALL_KUBELET hack/install-deps.sh || die "kubelet not in PATH and hack/install-deps.sh cannot build it"
+	log "kubelet not in PATH: building it (INSTALL_KUBELET=1 hack/install-deps.sh)"
+	INSTALL_KUBELET=1 bash hack/install-deps.sh || die "building kubelet failed"
+fi
 
 pieces=$(mktemp -d /tmp/slipway-benchmd.XXXXXX)
 trap 'rm -rf "$pieces"' EXIT
@@ -106,6 +118,10 @@ cgroup=v1
 	bk=$(modver "$(command -v buildkitd 2>/dev/null || echo /nonexistent)" github.com/moby/buildkit)
 	[[ -z $bk || $bk == '(devel)' ]] && bk="$(sed -n 's/^BUILDKIT_VERSION=//p' hack/install-deps.sh) (as pinned by hack/install-deps.sh)"
 	echo "| buildkit (buildkitd, and slipwayd's embedded one) | $bk; slipwayd's: $(awk '$1 == "github.com/moby/buildkit" {print $2}' go.mod) |"
+	if [[ -n ${want[kubelet]:-} ]]; then
+		kv=$(go version -m "$(command -v kubelet)" 2>/dev/null | awk '$1 == "dep" && $2 == "k8s.io/kubernetes" {print $3}')
+		echo "| kubelet | ${kv:-$(kubelet --version 2>/dev/null | awk '{print $2}')} |"
+	fi
 	echo "| Go | $(go env GOVERSION) |"
 	echo
 } >"$pieces/00-head.md"
@@ -143,8 +159,9 @@ fi
 if [[ -n ${want[build]:-} ]]; then
 	piece 30-build bash hack/bench/build.sh --rounds "$rounds" --out "$pieces/30-build.md"
 fi
-if ((kubelet)); then
-	printf '## kubelet\n\nNot measured: the kubelet section (10 and 50 pods to Ready with a real kubelet v1.37.2) is not built yet.\n\n' >"$pieces/40-kubelet.md"
+if [[ -n ${want[kubelet]:-} ]]; then
+	piece 40-kubelet bash hack/bench/cri.sh --no-build --rounds "$rounds" --sections kubelet --out "$pieces/40-kubelet.md"
+	[[ -f $pieces/40-kubelet.md ]] && sed -i '1,/^Sections:/d' "$pieces/40-kubelet.md"
 fi
 
 mkdir -p "$(dirname "$out")"

@@ -12,7 +12,7 @@
 #                          [--trace-cni] [--sections cri,scale,memory]
 #                          [--scale-pods 20] [--scale-containers 10]
 #                          [--scale-samples 300] [--memory-pods 20]
-#                          [--profile DIR]
+#                          [--kubelet-pods 10,50] [--profile DIR]
 #
 # Each critest benchmark spec runs as its own critest invocation (a "group"),
 # so one failing group does not hide the others:
@@ -48,6 +48,10 @@
 #           --scale-containers sleep containers, then --scale-samples calls
 #           each of ListContainers, ListPodSandbox, ContainerStatus,
 #           ListContainerStats, ListPodSandboxStats, timed one at a time
+#   kubelet a real kubelet v1.37 standalone on the runtime, static pods of
+#           a web server with an exec readiness probe and a logging
+#           busybox, --kubelet-pods of them at once per count; pod start
+#           from the runtime's CRI records (hack/bench/kubelet.sh)
 #   cri     the critest benchmark groups above
 # Their tables follow the critest table in --out.
 #
@@ -87,6 +91,7 @@ scale_pods=20
 scale_containers=10
 scale_samples=300
 memory_pods=20
+kubelet_pods=10,50
 profile_dir=''
 
 usage() { sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -111,6 +116,7 @@ while (($#)); do
 	--scale-containers) scale_containers=${2:?}; shift 2 ;;
 	--scale-samples) scale_samples=${2:?}; shift 2 ;;
 	--memory-pods) memory_pods=${2:?}; shift 2 ;;
+	--kubelet-pods) kubelet_pods=${2:?}; shift 2 ;;
 	--profile) profile_dir=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
@@ -126,7 +132,7 @@ done
 declare -A want_section=()
 IFS=, read -r -a section_list <<<"$sections"
 for sec in "${section_list[@]}"; do
-	[[ $sec == cri || $sec == scale || $sec == memory ]] || die "unknown section $sec (cri, scale, memory)"
+	[[ $sec == cri || $sec == scale || $sec == memory || $sec == kubelet ]] || die "unknown section $sec (cri, scale, memory, kubelet)"
 	want_section[$sec]=1
 done
 if [[ -n $profile_dir ]]; then
@@ -135,6 +141,13 @@ if [[ -n $profile_dir ]]; then
 	slipwayd_args+=" --pprof-address 127.0.0.1:0"
 fi
 ((EUID == 0)) || die "run as root (containers, network namespaces, mounts)"
+# shellcheck source=hack/bench/kubelet.sh
+source "$repo/hack/bench/kubelet.sh"
+if [[ -n ${want_section[kubelet]:-} ]]; then
+	[[ $kubelet_pods =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--kubelet-pods must be a comma-separated list of positive integers"
+	command -v kubelet >/dev/null || die "kubelet not found in PATH (make deps builds it)"
+	log "kubelet $(kubelet_version)"
+fi
 for tool in critest crictl containerd containerd-shim-runc-v2 runc jq iptables-save ip timeout; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH (make deps installs the pinned tools)"
 done
@@ -373,6 +386,7 @@ cleanup() {
 	set +e
 	[[ -n $critest_pid ]] && stop_pid "$critest_pid" 40
 	for p in "${prof_pids[@]}"; do stop_pid "$p" 10; done
+	stop_kubelet
 	stop_runtime
 	kill_my_containers
 	kill_my_shims
@@ -711,6 +725,7 @@ run_runtime() {
 	wait_ready || true
 	[[ -n ${want_section[memory]:-} ]] && run_measure memory "$round"
 	[[ -n ${want_section[scale]:-} ]] && run_measure scale "$round"
+	[[ -n ${want_section[kubelet]:-} ]] && run_kubelet "$round"
 	if [[ -n ${want_section[cri]:-} ]]; then
 		for g in "${selected[@]}"; do
 			run_group "$g" "$round"
@@ -762,7 +777,7 @@ if [[ -z ${want_section[cri]:-} ]]; then
 	echo >>"$work/head.md"
 fi
 : >"$work/measure.md"
-if [[ -n ${want_section[scale]:-} || -n ${want_section[memory]:-} ]]; then
+if [[ -n ${want_section[scale]:-} || -n ${want_section[memory]:-} || -n ${want_section[kubelet]:-} ]]; then
 	"$work/crimeasure" report -results "$work/measure" -runtimes "$runtimes" -md "$work/measure.md"
 fi
 cat "$work/head.md" "$work/table.md" "$work/measure.md" >"$out"
