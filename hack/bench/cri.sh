@@ -141,6 +141,8 @@ if [[ -n $profile_dir ]]; then
 	slipwayd_args+=" --pprof-address 127.0.0.1:0"
 fi
 ((EUID == 0)) || die "run as root (containers, network namespaces, mounts)"
+# shellcheck source=hack/bench/containerd-config.sh
+source "$repo/hack/bench/containerd-config.sh"
 # shellcheck source=hack/bench/kubelet.sh
 source "$repo/hack/bench/kubelet.sh"
 if [[ -n ${want_section[kubelet]:-} ]]; then
@@ -503,55 +505,7 @@ start_containerd() {
 	rt_sock=$state/containerd.sock
 	rt_log=$work/containerd.log
 	mkdir -p "$root" "$state"
-	# Config version 3 (containerd 2.x); keys from docs/cri/config.md and
-	# internal/cri/config of containerd v2.4.2.
-	cat >"$work/containerd.toml" <<-TOML
-	version = 3
-	root = "$root"
-	state = "$state"
-
-	[grpc]
-	  address = "$rt_sock"
-
-	[ttrpc]
-	  address = "$rt_sock.ttrpc"
-
-	[debug]
-	  level = "info"
-
-	[plugins."io.containerd.internal.v1.opt"]
-	  path = "$root/opt"
-
-	[plugins."io.containerd.nri.v1.nri"]
-	  disable = true
-
-	[plugins."io.containerd.cri.v1.images"]
-	  snapshotter = "overlayfs"
-	  [plugins."io.containerd.cri.v1.images".pinned_images]
-	    sandbox = "$sandbox_image"
-	  [plugins."io.containerd.cri.v1.images".registry]
-	    config_path = "$work/certs.d"
-
-	[plugins."io.containerd.cri.v1.runtime"]
-	  restrict_oom_score_adj = true
-	  netns_mounts_under_state_dir = true
-	  [plugins."io.containerd.cri.v1.runtime".containerd]
-	    default_runtime_name = "runc"
-	    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-	      runtime_type = "io.containerd.runc.v2"
-	      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-	        BinaryName = "$(command -v runc)"
-	        Root = "$state/runc"
-	        SystemdCgroup = false
-	  [plugins."io.containerd.cri.v1.runtime".cni]
-	    bin_dirs = ["$cni_bin_dir"]
-	    conf_dir = "$work/net.d"
-	    max_conf_num = 1
-
-	[plugins."io.containerd.grpc.v1.cri"]
-	  stream_server_address = "127.0.0.1"
-	  stream_server_port = "0"
-	TOML
+	containerd_cri_config "$root" "$state" "$work/certs.d" "$work/net.d" "$cni_bin_dir" "$sandbox_image" >"$work/containerd.toml"
 	containerd --config "$work/containerd.toml" >"$rt_log" 2>&1 &
 	rt_pid=$!
 	watch_containerd "$rt_sock" || { tail -n 50 "$rt_log" >&2; return 1; }
