@@ -78,7 +78,16 @@ if [[ -n ${want[kubelet]:-} ]] && ! command -v kubelet >/dev/null; then
 fi
 
 pieces=$(mktemp -d /tmp/slipway-benchmd.XXXXXX)
-trap 'rm -rf "$pieces"' EXIT
+# The machine's load during the run, for the head: the 1-minute load
+# average every 15 s (absolute times move with it; ratios less so).
+(
+	while :; do
+		cut -d' ' -f1 /proc/loadavg >>"$pieces/load"
+		sleep 15
+	done
+) &
+load_pid=$!
+trap 'kill "$load_pid" 2>/dev/null; rm -rf "$pieces"' EXIT
 
 # locked CMD...: CMD holding the e2e lock (others' runs wait, and we wait for theirs).
 locked() {
@@ -103,6 +112,7 @@ cgroup=v1
 	echo
 	echo "Written by \`make bench\` (hack/bench/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'). Every ratio is slipwayd over the"
 	echo "reference, measured in this one run, runtimes alternating round by round on the same machine; nothing here is asserted."
+	echo "The machine may be shared: its load during the run is in the table below."
 	echo
 	echo "| | |"
 	echo "|---|---|"
@@ -164,6 +174,12 @@ if [[ -n ${want[kubelet]:-} ]]; then
 	[[ -f $pieces/40-kubelet.md ]] && sed -i '1,/^Sections:/d' "$pieces/40-kubelet.md"
 fi
 
+kill "$load_pid" 2>/dev/null
+wait "$load_pid" 2>/dev/null || true
+# The load row ends the head's table.
+load=$(sort -n "$pieces/load" | awk -v c="$(nproc)" '{v[NR] = $1; s += $1} END {
+	printf "1-minute load average over the run: min %.1f, median %.1f, mean %.1f, max %.1f (%d samples, 15 s apart) on %d cores", v[1], v[int((NR + 1) / 2)], s / NR, v[NR], NR, c}')
+sed -i "/^| Go |/a | load | $load |" "$pieces/00-head.md"
 mkdir -p "$(dirname "$out")"
 cat "$pieces"/*.md >"$out"
 log "wrote $out"

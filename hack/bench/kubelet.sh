@@ -14,7 +14,10 @@
 # (/slipway-bench-kubelet-PID, made and removed here), no iptables chains,
 # and its server on loopback ports nothing else listens on (anonymous,
 # AlwaysAllow: crimeasure reads /pods and /metrics). On this machine it needs
-# failCgroupV1: false (cgroup v1) and failSwapOn: false.
+# failCgroupV1: false (cgroup v1) and failSwapOn: false. What it changes on
+# the host is put back when it stops: the kernel settings its container
+# manager rewrites at start-up, and the /var/log/containers links (and the
+# log roots, if it made them) of its pods.
 #
 # Uses from cri.sh: work, rt_name, rt_sock, rt_pid, sandbox_image,
 # container_image, log, stop_pid, crictl_rt.
@@ -24,6 +27,11 @@ kubelet_dir=''
 kubelet_cgroup=/slipway-bench-kubelet-$$
 kubelet_web_image=registry.k8s.io/e2e-test-images/nginx:1.14-2
 kubelet_node=slipway-bench
+# Kernel settings kubelet rewrites at start-up (setupKernelTunables) and
+# their values before it ran.
+kubelet_sysctls=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
+declare -A kubelet_sysctl_saved=()
+kubelet_made_logs=()
 
 # kubelet_version: the Kubernetes version the kubelet on PATH was built from.
 kubelet_version() {
@@ -44,13 +52,19 @@ free_port() {
 # kubelet must find existing, in every hierarchy, and its whole tree.
 kubelet_cgroup_roots() {
 	local h
-	for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-		[[ -e $h/cgroup.procs ]] && echo "${h%/}$kubelet_cgroup"
+	for h in /sys/fs/cgroup/*; do
+		[[ -d $h && ! -L $h && -e $h/cgroup.procs ]] && echo "$h$kubelet_cgroup"
 	done
 }
 kubelet_cgroups_make() {
-	local d
-	for d in $(kubelet_cgroup_roots); do mkdir -p "$d"; done
+	local d f
+	for d in $(kubelet_cgroup_roots); do
+		mkdir -p "$d"
+		# A new cpuset cgroup has no CPUs or memory nodes: its parent's.
+		if [[ $d == /sys/fs/cgroup/cpuset/* ]]; then
+			for f in cpuset.cpus cpuset.mems; do cat "/sys/fs/cgroup/cpuset/$f" >"$d/$f"; done
+		fi
+	done
 }
 kubelet_cgroups_remove() {
 	local root d
@@ -67,6 +81,14 @@ start_kubelet() {
 	kubelet_dir=$work/kubelet-$rt_name-$1
 	mkdir -p "$kubelet_dir/manifests" "$kubelet_dir/pod-logs" "$kubelet_dir/volume-plugins"
 	kubelet_cgroups_make
+	local s d
+	for s in "${kubelet_sysctls[@]}"; do
+		[[ -n ${kubelet_sysctl_saved[$s]:-} ]] || kubelet_sysctl_saved[$s]=$(cat "/proc/sys/$s")
+	done
+	kubelet_made_logs=()
+	for d in /var/log/pods /var/log/containers; do
+		[[ -e $d ]] || kubelet_made_logs+=("$d")
+	done
 	local port hport
 	port=$(free_port 10250)
 	hport=$(free_port 10248)
@@ -121,9 +143,15 @@ stop_kubelet() {
 	kubelet_pid=''
 	remove_all_pods
 	kubelet_cgroups_remove
-	local d
-	for d in /var/log/pods/kbench-*_web-*; do
-		[[ -d $d ]] && { log "kubelet: removing $d"; rm -rf "$d"; }
+	local d s
+	for d in /var/log/pods/kbench-*_web-* /var/log/containers/web-*_kbench-*_*.log; do
+		[[ -e $d || -L $d ]] && rm -rf "$d"
+	done
+	for d in "${kubelet_made_logs[@]}"; do
+		rmdir "$d" 2>/dev/null # only when empty: another kubelet may log there now
+	done
+	for s in "${!kubelet_sysctl_saved[@]}"; do
+		echo "${kubelet_sysctl_saved[$s]}" >"/proc/sys/$s" || log "kubelet: could not restore $s"
 	done
 	return 0
 }
