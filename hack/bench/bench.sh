@@ -174,7 +174,7 @@ if [[ -n ${want[kubelet]:-} ]]; then
 	[[ -f $pieces/40-kubelet.md ]] && sed -i '1,/^Sections:/d' "$pieces/40-kubelet.md"
 fi
 
-kill "$load_pid" 2>/dev/null
+kill "$load_pid" 2>/dev/null || true
 wait "$load_pid" 2>/dev/null || true
 # The load row ends the head's table.
 load=$(sort -n "$pieces/load" | awk -v c="$(nproc)" '{v[NR] = $1; s += $1} END {
