@@ -125,7 +125,7 @@ cgroup=v1
 	echo "| critest | $(cat /usr/local/share/slipway/critest.version 2>/dev/null || echo '?') |"
 	# buildkitd is built inside its module directory (hack/install-deps.sh),
 	# so its binary says "(devel)": the pinned version is the one installed.
-	bk=$(modver "$(command -v buildkitd 2>/dev/null || echo /nonexistent)" github.com/moby/buildkit)
+	bk=$(modver "$(command -v buildkitd 2>/dev/null || echo /nonexistent)" github.com/moby/buildkit) || bk=""
 	[[ -z $bk || $bk == '(devel)' ]] && bk="$(sed -n 's/^BUILDKIT_VERSION=//p' hack/install-deps.sh) (as pinned by hack/install-deps.sh)"
 	echo "| buildkit (buildkitd, and slipwayd's embedded one) | $bk; slipwayd's: $(awk '$1 == "github.com/moby/buildkit" {print $2}' go.mod) |"
 	if [[ -n ${want[kubelet]:-} ]]; then
