@@ -166,6 +166,7 @@ run_kubelet() {
 	log "$rt_name: kubelet: pods ${kubelet_pods}"
 	if ! start_kubelet "$round"; then
 		cp "$kubelet_dir/kubelet.log" "$dir/kubelet-round-$round.log" 2>/dev/null
+		echo "kubelet did not become healthy: $(tail -n 3 "$kubelet_dir/kubelet.log" | cut -c1-300)" >"$dir/round-$round.failed"
 		stop_kubelet
 		return 0
 	fi
@@ -180,6 +181,7 @@ run_kubelet() {
 		log "$rt_name: kubelet done in $((SECONDS - start))s: $(grep -h '^[0-9]* pods:' "$dir/round-$round.log" | paste -sd ';')"
 	else
 		log "$rt_name: kubelet FAILED (exit $rc): $(tail -n 3 "$dir/round-$round.log")"
+		echo "crimeasure kubelet exit $rc: $(tail -n 2 "$dir/round-$round.log" | cut -c1-300)" >"$dir/round-$round.failed"
 		rm -f "$dir/round-$round.json"
 	fi
 	cp "$kubelet_dir/kubelet.log" "$dir/kubelet-round-$round.log"

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -43,8 +45,12 @@ func kubeletTable(w io.Writer, results string, rts []string) {
 			}
 		}
 	}
+	failed := kubeletFailures(results, rts)
 	if len(counts) == 0 {
-		return // not run, or every run failed (the harness said so)
+		if len(failed) > 0 {
+			fmt.Fprintf(w, "## kubelet: static pods to running\n\nNo round finished:\n\n%s\n", strings.Join(failed, ""))
+		}
+		return // not run, or every run failed
 	}
 	slices.Sort(counts)
 	sec := func(d time.Duration) string {
@@ -147,7 +153,26 @@ func kubeletTable(w io.Writer, results string, rts []string) {
 			rt, roundsRun[rt], pods, restarts, sli))
 	}
 	fmt.Fprintf(w, "\n%s.\n", strings.Join(notes, "; "))
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "Rounds that failed (not in the tables):\n\n%s\n", strings.Join(failed, ""))
+	}
 	fmt.Fprintf(w, "kubelet's own pod start-up SLI metric leaves static pods out (v1.37 `pkg/kubelet/config/config.go`: \"ignore static\n")
 	fmt.Fprintf(w, "pods\"), and `kubelet_pod_start_duration_seconds` is observed at a pod's first sync, so neither can time these pods;\n")
 	fmt.Fprintf(w, "the CRI records can, to the nanosecond and without the probe period.\n\n")
+}
+
+// kubeletFailures lists RESULTS/RT/kubelet/round-*.failed (the harness
+// writes the reason there when a round does not finish) as markdown items.
+func kubeletFailures(results string, rts []string) []string {
+	var out []string
+	for _, rt := range rts {
+		files, _ := filepath.Glob(filepath.Join(results, rt, "kubelet", "round-*.failed"))
+		slices.Sort(files)
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			round := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "round-"), ".failed")
+			out = append(out, fmt.Sprintf("- %s, round %s: %s\n", rt, round, strings.Join(strings.Fields(string(b)), " ")))
+		}
+	}
+	return out
 }
