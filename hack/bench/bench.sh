@@ -129,7 +129,7 @@ cgroup=v1
 	[[ -z $bk || $bk == '(devel)' ]] && bk="$(sed -n 's/^BUILDKIT_VERSION=//p' hack/install-deps.sh) (as pinned by hack/install-deps.sh)"
 	echo "| buildkit (buildkitd, and slipwayd's embedded one) | $bk; slipwayd's: $(awk '$1 == "github.com/moby/buildkit" {print $2}' go.mod) |"
 	if [[ -n ${want[kubelet]:-} ]]; then
-		kv=$(go version -m "$(command -v kubelet)" 2>/dev/null | awk '$1 == "dep" && $2 == "k8s.io/kubernetes" {print $3}')
+		kv=$(go version -m "$(command -v kubelet)" 2>/dev/null | awk '($1 == "dep" || $1 == "mod") && $2 == "k8s.io/kubernetes" {print $3}')
 		echo "| kubelet | ${kv:-$(kubelet --version 2>/dev/null | awk '{print $2}')} |"
 	fi
 	echo "| Go | $(go env GOVERSION) |"

@@ -36,7 +36,7 @@ kubelet_made_logs=()
 # kubelet_version: the Kubernetes version the kubelet on PATH was built from.
 kubelet_version() {
 	local v
-	v=$(go version -m "$(command -v kubelet)" 2>/dev/null | awk '$1 == "dep" && $2 == "k8s.io/kubernetes" {print $3}')
+	v=$(go version -m "$(command -v kubelet)" 2>/dev/null | awk '($1 == "dep" || $1 == "mod") && $2 == "k8s.io/kubernetes" {print $3}')
 	[[ -n $v ]] || v=$(kubelet --version 2>/dev/null | awk '{print $2}')
 	echo "${v:-?}"
 }
