@@ -148,7 +148,7 @@ stop_kubelet() {
 		[[ -e $d || -L $d ]] && rm -rf "$d"
 	done
 	for d in "${kubelet_made_logs[@]}"; do
-		rmdir "$d" 2>/dev/null # only when empty: another kubelet may log there now
+		rmdir "$d" 2>/dev/null || true # only when empty: another kubelet may log there now
 	done
 	for s in "${!kubelet_sysctl_saved[@]}"; do
 		echo "${kubelet_sysctl_saved[$s]}" >"/proc/sys/$s" || log "kubelet: could not restore $s"
@@ -165,7 +165,7 @@ run_kubelet() {
 	done
 	log "$rt_name: kubelet: pods ${kubelet_pods}"
 	if ! start_kubelet "$round"; then
-		cp "$kubelet_dir/kubelet.log" "$dir/kubelet-round-$round.log" 2>/dev/null
+		cp "$kubelet_dir/kubelet.log" "$dir/kubelet-round-$round.log" 2>/dev/null || true
 		echo "kubelet did not become healthy: $(tail -n 3 "$kubelet_dir/kubelet.log" | cut -c1-300)" >"$dir/round-$round.failed"
 		stop_kubelet
 		return 0
@@ -184,6 +184,6 @@ run_kubelet() {
 		echo "crimeasure kubelet exit $rc: $(tail -n 2 "$dir/round-$round.log" | cut -c1-300)" >"$dir/round-$round.failed"
 		rm -f "$dir/round-$round.json"
 	fi
-	cp "$kubelet_dir/kubelet.log" "$dir/kubelet-round-$round.log"
+	cp "$kubelet_dir/kubelet.log" "$dir/kubelet-round-$round.log" || true
 	stop_kubelet
 }
