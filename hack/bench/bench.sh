@@ -87,7 +87,7 @@ pieces=$(mktemp -d /tmp/slipway-benchmd.XXXXXX)
 	done
 ) &
 load_pid=$!
-trap 'kill "$load_pid" 2>/dev/null; rm -rf "$pieces"' EXIT
+trap 'kill "$load_pid" 2>/dev/null || true; rm -rf "$pieces"' EXIT
 
 # locked CMD...: CMD holding the e2e lock (others' runs wait, and we wait for theirs).
 locked() {
