@@ -9,6 +9,9 @@ RUNC_VERSION=v1.5.2
 CNI_PLUGINS_VERSION=v1.10.0
 CRI_TOOLS_VERSION=v1.37.0
 BUILDKIT_VERSION=v0.34.2
+# kubelet for the kubelet e2e suite, built through the wrapper module in
+# hack/kubelet (its go.mod pins the Kubernetes version and its staging modules).
+KUBELET_VERSION=v1.37.2
 # helm renders and lints charts/slipway-builder (hack/chart-test.sh). The
 # ldflags are helm's release ones: its version, and the Kubernetes version of
 # its client-go (v0.37) as the default for `helm template` and lint.
@@ -89,6 +92,35 @@ install_buildkit() {
 	(cd "$dir" && GOFLAGS=-mod=mod go build -o "$BIN_DIR/" ./cmd/buildkitd ./cmd/buildctl)
 }
 
+# install_kubelet builds cmd/kubelet through hack/kubelet. Built there,
+# k8s.io/kubernetes is a dependency of the wrapper module, not the main module,
+# so the version check reads its "dep" line. The ldflags stamp the version that
+# `kubelet --version` and the node status report, as Kubernetes' release build does.
+install_kubelet() {
+	if [[ -x $BIN_DIR/kubelet ]] && go version -m "$BIN_DIR/kubelet" 2>/dev/null |
+		awk -v v="$KUBELET_VERSION" '$1=="dep" && $2=="k8s.io/kubernetes" && $3==v {found=1} END {exit !found}'; then
+		return
+	fi
+	local dir
+	dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/kubelet" && pwd)
+	local have
+	have=$(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+	if [[ $have != "$KUBELET_VERSION" ]]; then
+		log "$dir/go.mod requires k8s.io/kubernetes $have, not $KUBELET_VERSION"
+		exit 1
+	fi
+	log "building kubelet@$KUBELET_VERSION"
+	local minor=${KUBELET_VERSION#v1.}
+	minor=${minor%%.*}
+	local v=k8s.io/component-base/version
+	local ldflags="-s -w -X $v.gitVersion=$KUBELET_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+	local tmp
+	tmp=$(mktemp -d)
+	(cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/kubelet" k8s.io/kubernetes/cmd/kubelet)
+	install -D -m 0755 "$tmp/kubelet" "$BIN_DIR/kubelet"
+	rm -rf "$tmp"
+}
+
 main() {
 	command -v go >/dev/null || { log "go is required"; exit 1; }
 	install_debian_packages
@@ -105,6 +137,9 @@ main() {
 	go_install "$BIN_DIR" helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm -ldflags "$HELM_LDFLAGS"
 	if [[ ${INSTALL_BUILDKIT:-0} == 1 ]]; then
 		install_buildkit
+	fi
+	if [[ ${INSTALL_KUBELET:-0} == 1 ]]; then
+		install_kubelet
 	fi
 	log "all pinned tools installed"
 }
