@@ -92,13 +92,12 @@ install_buildkit() {
 	(cd "$dir" && GOFLAGS=-mod=mod go build -o "$BIN_DIR/" ./cmd/buildkitd ./cmd/buildctl)
 }
 
-# install_kubelet builds cmd/kubelet through hack/kubelet. Built there,
-# k8s.io/kubernetes is a dependency of the wrapper module, not the main module,
-# so the version check reads its "dep" line. The ldflags stamp the version that
-# `kubelet --version` and the node status report, as Kubernetes' release build does.
+# install_kubelet builds cmd/kubelet through hack/kubelet (go version -m
+# still names k8s.io/kubernetes, the main package's module, as "mod"). The
+# ldflags stamp the version that `kubelet --version` and the node status
+# report, as Kubernetes' release build does.
 install_kubelet() {
-	if [[ -x $BIN_DIR/kubelet ]] && go version -m "$BIN_DIR/kubelet" 2>/dev/null |
-		awk -v v="$KUBELET_VERSION" '$1=="dep" && $2=="k8s.io/kubernetes" && $3==v {found=1} END {exit !found}'; then
+	if has_module_version "$BIN_DIR/kubelet" k8s.io/kubernetes "$KUBELET_VERSION"; then
 		return
 	fi
 	local dir
