@@ -4,9 +4,11 @@ BIN     ?= $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
+PREFIX  ?= /usr/local
+DESTDIR ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit fuzz e2e e2e-kubelet critest critest-websocket chart-test lint clean bench
+.PHONY: help build deps run test unit fuzz e2e e2e-kubelet critest critest-websocket chart-test install install-test lint clean bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -21,7 +23,7 @@ deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, crites
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit fuzz chart-test e2e e2e-kubelet critest-websocket critest ## everything CI runs: lint, unit tests, brief fuzzing, the Helm chart check, e2e suites (faults and a 2-minute soak included), the kubelet suite, critest Streaming over websocket, the whole critest suite
+test: lint unit fuzz chart-test install-test e2e e2e-kubelet critest-websocket critest ## everything CI runs: lint, unit tests, brief fuzzing, the Helm chart check, the install check, e2e suites (faults and a 2-minute soak included), the kubelet suite, critest Streaming over websocket, the whole critest suite
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
@@ -41,13 +43,19 @@ critest: build ## critest against slipwayd with the test registry; FOCUS=regexp 
 chart-test: build ## lint and render the Helm chart, check it, run slipwayd on its config
 	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway bash hack/chart-test.sh
 
+install: build ## install the binaries, slipwayd.service and /etc/slipway/config.toml (DESTDIR, PREFIX; WITH_DEPS=1 adds containerd, runc, CNI plugins)
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BIN="$(BIN)" WITH_DEPS="$(WITH_DEPS)" bash hack/install.sh
+
+install-test: build ## install into a temporary DESTDIR, check the files, systemd-analyze verify the unit, run the installed slipwayd
+	BIN="$(BIN)" bash hack/install-test.sh
+
 critest-websocket: build ## critest's Streaming specs with the websocket clients
 	CRITEST_FLAGS="--websocket-exec --websocket-attach --websocket-portforward" bash hack/critest.sh $(BIN)/slipwayd "Streaming"
 
 critest-images: build ## critest's image manager specs
 	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"
 
-bench: build ## benchmarks against containerd's CRI and buildkitd into docs/benchmarks.md (as root; ROUNDS, SAMPLES, SECTIONS, PROFILE=1, KUBELET=1)
+bench: build ## benchmarks against containerd's CRI, buildkitd and a real kubelet into docs/benchmarks.md (as root; ROUNDS, SAMPLES, SECTIONS=cri,scale,memory,build,kubelet, PROFILE=1)
 	bash hack/bench/bench.sh --no-build --rounds $(or $(ROUNDS),2) --samples $(or $(SAMPLES),40) \
 		$(if $(SECTIONS),--sections $(SECTIONS)) $(if $(PROFILE),--profile $(CURDIR)/bench-profiles) $(if $(KUBELET),--kubelet)
 
