@@ -43,7 +43,7 @@ func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string) *slip
 	Expect(err).NotTo(HaveOccurred())
 	d.log = logFile
 	d.args = []string{bin, "--root", d.root, "--state", d.state, "--socket", d.socket,
-		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--log-level", "debug"}
+		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--metrics-address", "127.0.0.1:0", "--log-level", "debug"}
 	d.start()
 	DeferCleanup(func() {
 		logFile.Close()
