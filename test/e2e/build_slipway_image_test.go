@@ -166,6 +166,8 @@ var _ = Describe("The slipwayd image", Ordered, func() {
 		noClientCert := slipwayBuild(ctx, "tcp://127.0.0.1:"+strconv.Itoa(port), "--tls-ca", pki.caFile,
 			"--progress=plain", "-o", "type=local,dest="+filepath.Join(work, "refused"), buildContext)
 		Expect(noClientCert.err).To(HaveOccurred(), "a client without a certificate is refused")
+		GinkgoWriter.Printf("without a client certificate:\n%s\n", tail(noClientCert.stderr, 5))
+		Expect(noClientCert.stderr).To(ContainSubstring("certificate required"), "refused by the TLS handshake")
 
 		// Stopped as kubelet stops it: SIGTERM, the chart's grace period.
 		_, err = runtimeSvc.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: chart.TerminationSecs})
