@@ -4,6 +4,8 @@ BIN     ?= $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
+PREFIX  ?= /usr/local
+DESTDIR ?=
 # make image: the image's name (the chart's default), its tag (the chart's
 # appVersion, slipwayd's version) and the builder that builds it.
 IMAGE         ?= ghcr.io/slipway-dev/slipwayd
@@ -12,7 +14,7 @@ BUILDER_ADDR  ?= unix:///run/slipway/buildkit.sock
 IMAGE_BUILD_FLAGS ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit fuzz e2e critest critest-websocket chart-test lint clean bench image
+.PHONY: help build deps run test unit fuzz e2e critest critest-websocket chart-test install install-test lint clean bench image
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -32,7 +34,7 @@ image: build ## build the slipwayd image with `slipway build` on a running slipw
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit fuzz chart-test e2e critest-websocket critest ## everything CI runs: lint, unit tests, brief fuzzing, the Helm chart check, e2e suites (faults and a 2-minute soak included), critest Streaming over websocket, the whole critest suite
+test: lint unit fuzz chart-test install-test e2e critest-websocket critest ## everything CI runs: lint, unit tests, brief fuzzing, the Helm chart check, the install check, e2e suites (faults and a 2-minute soak included), critest Streaming over websocket, the whole critest suite
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
@@ -48,6 +50,12 @@ critest: build ## critest against slipwayd with the test registry; FOCUS=regexp 
 
 chart-test: build ## lint and render the Helm chart, check it, run slipwayd on its config
 	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway bash hack/chart-test.sh
+
+install: build ## install the binaries, slipwayd.service and /etc/slipway/config.toml (DESTDIR, PREFIX; WITH_DEPS=1 adds containerd, runc, CNI plugins)
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BIN="$(BIN)" WITH_DEPS="$(WITH_DEPS)" bash hack/install.sh
+
+install-test: build ## install into a temporary DESTDIR, check the files, systemd-analyze verify the unit, run the installed slipwayd
+	BIN="$(BIN)" bash hack/install-test.sh
 
 critest-websocket: build ## critest's Streaming specs with the websocket clients
 	CRITEST_FLAGS="--websocket-exec --websocket-attach --websocket-portforward" bash hack/critest.sh $(BIN)/slipwayd "Streaming"

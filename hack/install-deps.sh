@@ -2,6 +2,9 @@
 # install-deps.sh installs the pinned tools slipway runs on and is tested with.
 # Idempotent: a tool already installed at its pinned version is skipped.
 # Binaries go to $PREFIX/bin (default /usr/local/bin); CNI plugins to $CNI_BIN_DIR.
+# `install-deps.sh runtime` installs only what slipwayd runs on (containerd,
+# containerd-shim-runc-v2, runc, the CNI plugins) and the Debian packages
+# they need: hack/install.sh uses it for a node (WITH_DEPS=1).
 set -euo pipefail
 
 CONTAINERD_VERSION=v2.4.2
@@ -20,7 +23,11 @@ HELM_LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION
 PREFIX=${PREFIX:-/usr/local}
 BIN_DIR=$PREFIX/bin
 CNI_BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
-DEBIAN_PACKAGES=(libseccomp-dev pkg-config iptables iproute2 busybox-static util-linux mount tmux socat)
+# systemd: only for systemd-analyze (make install-test verifies the unit);
+# its postinst starts nothing where systemd is not running.
+DEBIAN_PACKAGES=(libseccomp-dev pkg-config iptables iproute2 busybox-static util-linux mount tmux socat systemd)
+# runc's build needs libseccomp-dev and pkg-config; the CNI plugins iptables.
+RUNTIME_DEBIAN_PACKAGES=(libseccomp-dev pkg-config iptables)
 
 log() { echo "install-deps: $*" >&2; }
 
@@ -29,9 +36,10 @@ has_module_version() {
 	[[ -x $1 ]] && go version -m "$1" 2>/dev/null | awk -v m="$2" -v v="$3" '$1=="mod" && $2==m && $3==v {found=1} END {exit !found}'
 }
 
+# install_debian_packages PACKAGE...
 install_debian_packages() {
 	local missing=()
-	for p in "${DEBIAN_PACKAGES[@]}"; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	if ((${#missing[@]})); then
@@ -91,7 +99,13 @@ install_buildkit() {
 
 main() {
 	command -v go >/dev/null || { log "go is required"; exit 1; }
-	install_debian_packages
+	local only=${1:-}
+	[[ -z $only || $only == runtime ]] || { log "unknown argument \"$only\" (want none or runtime)"; exit 2; }
+	if [[ $only == runtime ]]; then
+		install_debian_packages "${RUNTIME_DEBIAN_PACKAGES[@]}"
+	else
+		install_debian_packages "${DEBIAN_PACKAGES[@]}"
+	fi
 	mkdir -p "$BIN_DIR" "$CNI_BIN_DIR"
 	go_install "$BIN_DIR" github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/containerd
 	go_install "$BIN_DIR" github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
@@ -100,6 +114,10 @@ main() {
 	for p in main/bridge main/loopback ipam/host-local meta/portmap meta/firewall meta/tuning meta/bandwidth; do
 		go_install "$CNI_BIN_DIR" github.com/containernetworking/plugins "$CNI_PLUGINS_VERSION" "github.com/containernetworking/plugins/plugins/$p"
 	done
+	if [[ $only == runtime ]]; then
+		log "containerd, its shim, runc and the CNI plugins installed"
+		return
+	fi
 	go_install "$BIN_DIR" sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
 	install_critest
 	go_install "$BIN_DIR" helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm -ldflags "$HELM_LDFLAGS"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 
@@ -45,46 +44,6 @@ type BuilderGCConfig struct {
 
 func defaultBuilderConfig() BuilderConfig {
 	return BuilderConfig{Enabled: true, GC: BuilderGCConfig{Enabled: true}}
-}
-
-// builderFlags defines the builder's flags on fs and returns the function
-// that applies the ones given on the command line to cfg, after the config
-// file is read. It also resolves the socket's default under cfg.State.
-func builderFlags(fs *flag.FlagSet) func(cfg *Config) {
-	enabled := fs.Bool("builder", true, "serve the embedded BuildKit builder")
-	only := fs.Bool("builder-only", false, "builder-only mode: serve the builder and no CRI")
-	socket := fs.String("builder-socket", "", "BuildKit control API socket (default STATE/buildkit.sock)")
-	tcp := fs.String("builder-tcp", "", "also serve the builder on host:port with mutual TLS")
-	cert := fs.String("builder-tls-cert", "", "builder TLS certificate (with --builder-tcp)")
-	key := fs.String("builder-tls-key", "", "builder TLS key (with --builder-tcp)")
-	ca := fs.String("builder-tls-ca", "", "CA that signs builder client certificates (with --builder-tcp)")
-	maxUsed := fs.String("builder-gc-max-used-space", "", "build cache size GC keeps under, e.g. 20GB or 30%")
-	return func(cfg *Config) {
-		b := &cfg.Builder
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "builder":
-				b.Enabled = *enabled
-			case "builder-only":
-				b.Only = *only
-			case "builder-socket":
-				b.Socket = *socket
-			case "builder-tcp":
-				b.TCPAddress = *tcp
-			case "builder-tls-cert":
-				b.TLSCert = *cert
-			case "builder-tls-key":
-				b.TLSKey = *key
-			case "builder-tls-ca":
-				b.TLSCA = *ca
-			case "builder-gc-max-used-space":
-				b.GC.MaxUsedSpace = *maxUsed
-			}
-		})
-		if b.Socket == "" {
-			b.Socket = filepath.Join(cfg.State, "buildkit.sock")
-		}
-	}
 }
 
 // validate names the first builder setting that cannot work.

@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -118,36 +116,28 @@ func defaultConfig() Config {
 }
 
 // loadConfig reads the config file named by --config (or the default file
-// when present), then applies the flags that were set. Unknown keys in the
-// file are an error, so a typo does not pass silently.
+// when present), then applies the flags that were given (overrideFlags),
+// and validates the result. Unknown keys in the file are an error, so a
+// typo does not pass silently.
 func loadConfig(args []string) (Config, error) {
-	cfg := defaultConfig()
-	fs := flag.NewFlagSet("slipwayd", flag.ContinueOnError)
-	configPath := fs.String("config", "", "TOML config file (default "+defaultConfigPath+" when it exists)")
-	root := fs.String("root", "", "persistent state directory (default "+cfg.Root+")")
-	state := fs.String("state", "", "runtime state directory (default "+cfg.State+")")
-	logLevel := fs.String("log-level", "", "log level: trace, debug, info, warn, error (default "+cfg.LogLevel+")")
-	socket := fs.String("socket", "", "CRI unix socket (default "+cfg.CRI.Socket+")")
-	namespace := fs.String("namespace", "", "containerd namespace (default "+cfg.CRI.Namespace+")")
-	snapshotter := fs.String("snapshotter", "", "containerd snapshotter (default "+cfg.CRI.Snapshotter+")")
-	cgroupDriver := fs.String("cgroup-driver", "", "cgroupfs, systemd or auto (default "+cfg.CRI.CgroupDriver+")")
-	address := fs.String("containerd-address", "", "use this containerd instead of an embedded one")
-	binary := fs.String("containerd-binary", "", "embedded containerd executable (default "+cfg.Containerd.Binary+")")
-	registryPath := fs.String("registry-config-path", "", "hosts directory, HOST/hosts.toml (default "+cfg.Registry.ConfigPath+")")
-	sandboxImage := fs.String("sandbox-image", "", "run every pod's infra process from this pause image (default: none)")
-	infraBinary := fs.String("infra-binary", "", "slipway-infra executable (default: beside slipwayd, then PATH)")
-	cniConfDir := fs.String("cni-conf-dir", "", "CNI config directory (default "+cfg.CNI.ConfDir+")")
-	cniBinDirs := fs.String("cni-bin-dirs", "", "comma-separated CNI plugin directories (default "+strings.Join(cfg.CNI.BinDirs, ",")+")")
-	cdiSpecDirs := fs.String("cdi-spec-dirs", "", "comma-separated CDI spec directories (default "+strings.Join(cfg.CRI.CDISpecDirs, ",")+")")
-	applyBuilderFlags := builderFlags(fs)
-	applyStreamingFlags := streamingFlags(fs)
-	applyNRIFlags := nriFlags(fs)
-	pprofAddress := pprofFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	cfg, err := parseConfig(args)
+	if err != nil {
 		return Config{}, err
 	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	return cfg, cfg.validate()
+}
+
+// parseConfig is loadConfig without the validation.
+func parseConfig(args []string) (Config, error) {
+	cfg := defaultConfig()
+	flags := newOverrideFlags()
+	configPath := flags.fs.String("config", "", "TOML config file (default "+defaultConfigPath+" when it exists)")
+	flags.defineFlags(cfg)
+	if err := flags.fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if flags.fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %v (a boolean flag takes its value as --flag=false)", flags.fs.Args())
 	}
 	path, required := *configPath, true
 	if path == "" {
@@ -156,41 +146,30 @@ func loadConfig(args []string) (Config, error) {
 	if err := readConfigFile(path, required, &cfg); err != nil {
 		return Config{}, err
 	}
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
+	flags.apply(&cfg)
+	cfg.placeUnderState(flags.given("state"), flags.given("socket"), flags.given("nri-socket"))
+	return cfg, nil
+}
+
+// placeUnderState puts the sockets whose location follows the state dir
+// there: the builder's socket when unset, and, when --state is given, the
+// CRI and NRI sockets that neither a flag nor the file moved from their
+// defaults, so daemons with their own state dirs do not take each other's
+// sockets.
+func (c *Config) placeUnderState(stateFlag, socketFlag, nriSocketFlag bool) {
+	def := defaultConfig()
+	if c.Builder.Socket == "" {
+		c.Builder.Socket = filepath.Join(c.State, "buildkit.sock")
 	}
-	set(&cfg.Root, *root)
-	set(&cfg.State, *state)
-	set(&cfg.LogLevel, *logLevel)
-	set(&cfg.CRI.Socket, *socket)
-	set(&cfg.CRI.Namespace, *namespace)
-	set(&cfg.CRI.Snapshotter, *snapshotter)
-	set(&cfg.CRI.CgroupDriver, *cgroupDriver)
-	set(&cfg.Containerd.Address, *address)
-	set(&cfg.Containerd.Binary, *binary)
-	set(&cfg.Registry.ConfigPath, *registryPath)
-	set(&cfg.CRI.InfraBinary, *infraBinary)
-	set(&cfg.CRI.SandboxImage, *sandboxImage)
-	set(&cfg.CNI.ConfDir, *cniConfDir)
-	if *cniBinDirs != "" {
-		cfg.CNI.BinDirs = strings.Split(*cniBinDirs, ",")
+	if !stateFlag {
+		return
 	}
-	if *cdiSpecDirs != "" {
-		cfg.CRI.CDISpecDirs = strings.Split(*cdiSpecDirs, ",")
+	if !socketFlag && c.CRI.Socket == def.CRI.Socket {
+		c.CRI.Socket = filepath.Join(c.State, "slipway.sock")
 	}
-	if *state != "" && *socket == "" && cfg.CRI.Socket == defaultConfig().CRI.Socket {
-		cfg.CRI.Socket = filepath.Join(cfg.State, "slipway.sock")
+	if !nriSocketFlag && c.NRI.SocketPath == def.NRI.SocketPath {
+		c.NRI.SocketPath = filepath.Join(c.State, "nri", "nri.sock")
 	}
-	applyBuilderFlags(&cfg)
-	applyStreamingFlags(&cfg)
-	applyNRIFlags(&cfg)
-	cfg.PprofAddress = *pprofAddress
-	if err := checkPprofAddress(cfg.PprofAddress); err != nil {
-		return Config{}, err
-	}
-	return cfg, cfg.validate()
 }
 
 func readConfigFile(path string, required bool, cfg *Config) error {
@@ -241,7 +220,7 @@ func (c Config) validate() error {
 	if err := c.NRI.validate(); err != nil {
 		return err
 	}
-	return nil
+	return checkPprofAddress(c.PprofAddress)
 }
 
 // cgroupDriver resolves "auto" to the driver this node uses.

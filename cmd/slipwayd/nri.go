@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -49,37 +47,6 @@ func defaultNRIConfig() NRIConfig {
 		PluginConfigPath:          adaptation.DefaultPluginConfigPath,
 		PluginRegistrationTimeout: adaptation.DefaultPluginRegistrationTimeout.String(),
 		PluginRequestTimeout:      defaultPluginRequestTimeout.String(),
-	}
-}
-
-// nriFlags defines the NRI flags on fs and returns the function that
-// applies the ones given to cfg. With --state given and no socket path
-// set, the socket is STATE/nri/nri.sock, so daemons with their own state
-// dirs do not take each other's socket.
-func nriFlags(fs *flag.FlagSet) func(cfg *Config) {
-	var enable *bool
-	fs.Func("nri", "serve NRI plugins: true or false (default true)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("want true or false, got %q", v)
-		}
-		enable = &b
-		return nil
-	})
-	socket := fs.String("nri-socket", "", "NRI socket (default "+adaptation.DefaultSocketPath+", STATE/nri/nri.sock when only --state is given)")
-	return func(cfg *Config) {
-		n := &cfg.NRI
-		if enable != nil {
-			n.Enable = *enable
-		}
-		var stateSet bool
-		fs.Visit(func(f *flag.Flag) { stateSet = stateSet || f.Name == "state" })
-		switch {
-		case *socket != "":
-			n.SocketPath = *socket
-		case stateSet && n.SocketPath == adaptation.DefaultSocketPath:
-			n.SocketPath = filepath.Join(cfg.State, "nri", "nri.sock")
-		}
 	}
 }
 

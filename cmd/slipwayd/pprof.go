@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,13 +11,6 @@ import (
 
 	"github.com/containerd/log"
 )
-
-// pprofFlag registers the debug flag --pprof-address (not in the config
-// file: a profiling endpoint is for benchmarks and debugging, not for
-// deployments) and returns the pointer it fills.
-func pprofFlag(fs *flag.FlagSet) *string {
-	return fs.String("pprof-address", "", "debug: serve net/http/pprof on this loopback host:port (default: off)")
-}
 
 // checkPprofAddress accepts "" (off) or host:port whose host is a loopback
 // IP or "localhost": the endpoint has no authentication.

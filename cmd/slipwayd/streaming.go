@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"time"
@@ -34,30 +33,6 @@ type StreamingConfig struct {
 
 func defaultStreamingConfig() StreamingConfig {
 	return StreamingConfig{Address: "127.0.0.1:0", IdleTimeout: cri.DefaultStreamIdleTimeout.String()}
-}
-
-// streamingFlags defines the streaming server's flags on fs and returns the
-// function that applies the ones given on the command line to cfg.
-func streamingFlags(fs *flag.FlagSet) func(cfg *Config) {
-	addr := fs.String("streaming-address", "", "streaming server host:port, port 0 for a free one (default 127.0.0.1:0)")
-	cert := fs.String("streaming-tls-cert", "", "streaming server TLS certificate (with --streaming-tls-key)")
-	key := fs.String("streaming-tls-key", "", "streaming server TLS key (with --streaming-tls-cert)")
-	idle := fs.String("streaming-idle-timeout", "", "end streaming sessions idle this long (default 4h)")
-	return func(cfg *Config) {
-		s := &cfg.Streaming
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "streaming-address":
-				s.Address = *addr
-			case "streaming-tls-cert":
-				s.TLSCert = *cert
-			case "streaming-tls-key":
-				s.TLSKey = *key
-			case "streaming-idle-timeout":
-				s.IdleTimeout = *idle
-			}
-		})
-	}
 }
 
 // validate names the first streaming setting that cannot work.
