@@ -63,7 +63,7 @@ critest-websocket: build ## critest's Streaming specs with the websocket clients
 critest-images: build ## critest's image manager specs
 	bash hack/critest.sh $(BIN)/slipwayd "Image Manager"
 
-bench: build ## benchmarks against containerd's CRI and buildkitd into docs/benchmarks.md (as root; ROUNDS, SAMPLES, SECTIONS, PROFILE=1, KUBELET=1)
+bench: build ## benchmarks against containerd's CRI, buildkitd and a real kubelet into docs/benchmarks.md (as root; ROUNDS, SAMPLES, SECTIONS=cri,scale,memory,build,kubelet, PROFILE=1)
 	bash hack/bench/bench.sh --no-build --rounds $(or $(ROUNDS),2) --samples $(or $(SAMPLES),40) \
 		$(if $(SECTIONS),--sections $(SECTIONS)) $(if $(PROFILE),--profile $(CURDIR)/bench-profiles) $(if $(KUBELET),--kubelet)
 

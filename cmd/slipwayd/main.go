@@ -17,6 +17,7 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	closeInheritedFDsOnExec()
 	if len(os.Args) > 1 && (os.Args[1] == "--version" || os.Args[1] == "version") {
 		fmt.Println("slipwayd", version)
 		return

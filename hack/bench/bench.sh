@@ -3,7 +3,7 @@
 # by side with containerd's own CRI (and buildkitd), and writes
 # docs/benchmarks.md: the machine, the versions, the date and the tables.
 #
-#   bash hack/bench/bench.sh [--out docs/benchmarks.md] [--sections cri,scale,memory,build]
+#   bash hack/bench/bench.sh [--out docs/benchmarks.md] [--sections cri,scale,memory,build,kubelet]
 #                            [--rounds 2] [--samples 40] [--profile DIR] [--kubelet]
 #                            [--no-build] [--lock FILE]
 #
@@ -16,11 +16,15 @@
 #   memory  RSS and PSS growth per idle pod over 20 pods (crimeasure memory)
 #   build   cold, no-change and one-line-edit builds of a multi-stage Go
 #           Dockerfile, and edit-to-running-pod (hack/bench/build.sh)
+#   kubelet 10 and 50 two-container static pods through a real kubelet
+#           v1.37 standalone, pod start from the runtime's CRI records
+#           (hack/bench/kubelet.sh, through cri.sh --sections kubelet); the
+#           kubelet comes from make deps (built here if it is missing)
 #   none    no section: only the head (machine, versions, date)
 # --rounds alternates the runtimes that many times in every section.
 # --profile DIR saves CPU profiles and execution traces of slipwayd during
-# the cri section (see cri.sh --profile). --kubelet is not done yet: it
-# says so in the output.
+# the cri section (see cri.sh --profile). --kubelet adds the kubelet
+# section to --sections.
 #
 # Nothing asserts a duration: the tables show what one run measured. Every
 # piece removes what it made (processes, mounts, bridge, iptables rules,
@@ -31,7 +35,7 @@ cd "$(dirname "$script")/../.."
 repo=$PWD
 
 out=$repo/docs/benchmarks.md
-sections=cri,scale,memory,build
+sections=cri,scale,memory,build,kubelet
 rounds=2
 samples=40
 profile=''
@@ -61,12 +65,29 @@ declare -A want=()
 IFS=, read -r -a list <<<"$sections"
 for s in "${list[@]}"; do
 	[[ $s == none ]] && continue # the head alone: machine, versions, date
-	[[ $s == cri || $s == scale || $s == memory || $s == build ]] || die "unknown section $s"
+	[[ $s == cri || $s == scale || $s == memory || $s == build || $s == kubelet ]] || die "unknown section $s"
 	want[$s]=1
 done
+((kubelet)) && want[kubelet]=1
+if [[ -n ${want[kubelet]:-} ]] && ! command -v kubelet >/dev/null; then
+	# make deps builds it; a tree whose install-deps.sh does not know
+	# INSTALL_KUBELET cannot.
+	grep -q INSTALL_KUBELET hack/install-deps.sh || die "kubelet not in PATH and hack/install-deps.sh cannot build it"
+	log "kubelet not in PATH: building it (INSTALL_KUBELET=1 hack/install-deps.sh)"
+	INSTALL_KUBELET=1 bash hack/install-deps.sh || die "building kubelet failed"
+fi
 
 pieces=$(mktemp -d /tmp/slipway-benchmd.XXXXXX)
-trap 'rm -rf "$pieces"' EXIT
+# The machine's load during the run, for the head: the 1-minute load
+# average every 15 s (absolute times move with it; ratios less so).
+(
+	while :; do
+		cut -d' ' -f1 /proc/loadavg >>"$pieces/load"
+		sleep 15
+	done
+) &
+load_pid=$!
+trap 'kill "$load_pid" 2>/dev/null || true; rm -rf "$pieces"' EXIT
 
 # locked CMD...: CMD holding the e2e lock (others' runs wait, and we wait for theirs).
 locked() {
@@ -91,6 +112,7 @@ cgroup=v1
 	echo
 	echo "Written by \`make bench\` (hack/bench/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'). Every ratio is slipwayd over the"
 	echo "reference, measured in this one run, runtimes alternating round by round on the same machine; nothing here is asserted."
+	echo "The machine may be shared: its load during the run is in the table below."
 	echo
 	echo "| | |"
 	echo "|---|---|"
@@ -103,9 +125,13 @@ cgroup=v1
 	echo "| critest | $(cat /usr/local/share/slipway/critest.version 2>/dev/null || echo '?') |"
 	# buildkitd is built inside its module directory (hack/install-deps.sh),
 	# so its binary says "(devel)": the pinned version is the one installed.
-	bk=$(modver "$(command -v buildkitd 2>/dev/null || echo /nonexistent)" github.com/moby/buildkit)
+	bk=$(modver "$(command -v buildkitd 2>/dev/null || echo /nonexistent)" github.com/moby/buildkit) || bk=""
 	[[ -z $bk || $bk == '(devel)' ]] && bk="$(sed -n 's/^BUILDKIT_VERSION=//p' hack/install-deps.sh) (as pinned by hack/install-deps.sh)"
 	echo "| buildkit (buildkitd, and slipwayd's embedded one) | $bk; slipwayd's: $(awk '$1 == "github.com/moby/buildkit" {print $2}' go.mod) |"
+	if [[ -n ${want[kubelet]:-} ]]; then
+		kv=$(go version -m "$(command -v kubelet)" 2>/dev/null | awk '($1 == "dep" || $1 == "mod") && $2 == "k8s.io/kubernetes" {print $3}')
+		echo "| kubelet | ${kv:-$(kubelet --version 2>/dev/null | awk '{print $2}')} |"
+	fi
 	echo "| Go | $(go env GOVERSION) |"
 	echo
 } >"$pieces/00-head.md"
@@ -143,10 +169,17 @@ fi
 if [[ -n ${want[build]:-} ]]; then
 	piece 30-build bash hack/bench/build.sh --rounds "$rounds" --out "$pieces/30-build.md"
 fi
-if ((kubelet)); then
-	printf '## kubelet\n\nNot measured: the kubelet section (10 and 50 pods to Ready with a real kubelet v1.37.2) is not built yet.\n\n' >"$pieces/40-kubelet.md"
+if [[ -n ${want[kubelet]:-} ]]; then
+	piece 40-kubelet bash hack/bench/cri.sh --no-build --rounds "$rounds" --sections kubelet --out "$pieces/40-kubelet.md"
+	[[ -f $pieces/40-kubelet.md ]] && sed -i '1,/^Sections:/d' "$pieces/40-kubelet.md"
 fi
 
+kill "$load_pid" 2>/dev/null || true
+wait "$load_pid" 2>/dev/null || true
+# The load row ends the head's table.
+load=$(sort -n "$pieces/load" | awk -v c="$(nproc)" '{v[NR] = $1; s += $1} END {
+	printf "1-minute load average over the run: min %.1f, median %.1f, mean %.1f, max %.1f (%d samples, 15 s apart) on %d cores", v[1], v[int((NR + 1) / 2)], s / NR, v[NR], NR, c}')
+sed -i "/^| Go |/a | load | $load |" "$pieces/00-head.md"
 mkdir -p "$(dirname "$out")"
 cat "$pieces"/*.md >"$out"
 log "wrote $out"

@@ -51,6 +51,8 @@ for tool in buildkitd buildctl containerd crictl runc; do
 done
 BIN=${BIN:-$repo/bin}
 [[ -x $BIN/slipwayd && -x $BIN/slipway ]] || die "$BIN/slipwayd or $BIN/slipway missing: make build"
+# shellcheck source=hack/bench/containerd-config.sh
+source "$repo/hack/bench/containerd-config.sh"
 
 work=$(mktemp -d /tmp/slipway-buildbench.XXXXXX)
 [[ -n $out ]] || out=$work.md
@@ -94,7 +96,7 @@ stop_all() {
 	for ((i = ${#pids[@]} - 1; i >= 1; i--)); do stop_pid "${pids[i]}"; done
 	pids=("${pids[@]:0:1}") # the registry stays
 	kill_my_shims
-	for d in "$work"/run-*/runc/* "$work"/ctd-*/state/runc/*; do
+	for d in "$work"/*/state/runc/*; do
 		[[ -d $d ]] || continue
 		for id in $(runc --root "$d" list -q 2>/dev/null); do runc --root "$d" delete -f "$id" 2>/dev/null || true; done
 	done
@@ -155,44 +157,16 @@ start_slipwayd() {
 start_reference() {
 	local d=$work/$1
 	mkdir -p "$d/root" "$d/state"
-	cat >"$d/containerd.toml" <<-TOML
-	version = 3
-	root = "$d/root"
-	state = "$d/state"
-	[grpc]
-	  address = "$d/containerd.sock"
-	[ttrpc]
-	  address = "$d/containerd.sock.ttrpc"
-	[plugins."io.containerd.internal.v1.opt"]
-	  path = "$d/root/opt"
-	[plugins."io.containerd.nri.v1.nri"]
-	  disable = true
-	[plugins."io.containerd.cri.v1.images"]
-	  snapshotter = "overlayfs"
-	  [plugins."io.containerd.cri.v1.images".pinned_images]
-	    sandbox = "registry.k8s.io/pause:3.10.2"
-	  [plugins."io.containerd.cri.v1.images".registry]
-	    config_path = "$work/certs.d"
-	[plugins."io.containerd.cri.v1.runtime"]
-	  restrict_oom_score_adj = true
-	  netns_mounts_under_state_dir = true
-	  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-	    BinaryName = "$(command -v runc)"
-	    Root = "$d/state/runc"
-	  [plugins."io.containerd.cri.v1.runtime".cni]
-	    conf_dir = "$work/cni"
-	[plugins."io.containerd.grpc.v1.cri"]
-	  stream_server_address = "127.0.0.1"
-	  stream_server_port = "0"
-	TOML
+	# The containerd side of the state dir is STATE (sockets, runc root).
+	containerd_cri_config "$d/root" "$d/state" "$work/certs.d" "$work/cni" /opt/cni/bin registry.k8s.io/pause:3.10.2 >"$d/containerd.toml"
 	containerd --config "$d/containerd.toml" >"$d/containerd.log" 2>&1 &
 	pids+=($!)
-	wait_for "$d/containerd.sock" 60 || { tail -n 30 "$d/containerd.log" >&2; return 1; }
+	wait_for "$d/state/containerd.sock" 60 || { tail -n 30 "$d/containerd.log" >&2; return 1; }
 	# The sandbox image is there before any timing, as on a node.
-	crictl --config "$work/crictl.yaml" --runtime-endpoint "unix://$d/containerd.sock" --image-endpoint "unix://$d/containerd.sock" --timeout 120s \
+	crictl --config "$work/crictl.yaml" --runtime-endpoint "unix://$d/state/containerd.sock" --image-endpoint "unix://$d/state/containerd.sock" --timeout 120s \
 		pull registry.k8s.io/pause:3.10.2 >/dev/null || { tail -n 30 "$d/containerd.log" >&2; return 1; }
 	buildkitd --config "$work/buildkitd.toml" --root "$d/buildkitd" --addr "unix://$d/buildkitd.sock" \
-		--oci-worker=false --containerd-worker=true --containerd-worker-addr "$d/containerd.sock" \
+		--oci-worker=false --containerd-worker=true --containerd-worker-addr "$d/state/containerd.sock" \
 		>"$d/buildkitd.log" 2>&1 &
 	pids+=($!)
 	local i
@@ -236,7 +210,7 @@ to_pod() {
 		;;
 	buildkitd)
 		image=$reg/library/goapp:bench
-		crictl_ep=unix://$work/ref/containerd.sock
+		crictl_ep=unix://$work/ref/state/containerd.sock
 		buildctl --addr "unix://$work/ref/buildkitd.sock" build --progress quiet --frontend dockerfile.v0 \
 			--local "context=$ctx" --local "dockerfile=$ctx" --output "type=image,name=$image,push=true,registry.insecure=true"
 		crictl --config "$work/crictl.yaml" --runtime-endpoint "$crictl_ep" --image-endpoint "$crictl_ep" pull "$image" >/dev/null
@@ -268,7 +242,7 @@ run_side() {
 	cp -r "$repo/hack/bench/goapp" "$ctx"
 	case $side in
 	slipway) start_slipwayd sw; cri_sock=$work/sw/run/slipway.sock ;;
-	buildkitd) start_reference ref; cri_sock=$work/ref/containerd.sock ;;
+	buildkitd) start_reference ref; cri_sock=$work/ref/state/containerd.sock ;;
 	esac
 	t=$(now_ms); build_once "$side" "$ctx" >"$work/build.log" 2>&1 || { tail -n 20 "$work/build.log" >&2; return 1; }
 	record "$side" cold $(($(now_ms) - t))

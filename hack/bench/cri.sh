@@ -12,7 +12,7 @@
 #                          [--trace-cni] [--sections cri,scale,memory]
 #                          [--scale-pods 20] [--scale-containers 10]
 #                          [--scale-samples 300] [--memory-pods 20]
-#                          [--profile DIR]
+#                          [--kubelet-pods 10,50] [--profile DIR]
 #
 # Each critest benchmark spec runs as its own critest invocation (a "group"),
 # so one failing group does not hide the others:
@@ -48,6 +48,10 @@
 #           --scale-containers sleep containers, then --scale-samples calls
 #           each of ListContainers, ListPodSandbox, ContainerStatus,
 #           ListContainerStats, ListPodSandboxStats, timed one at a time
+#   kubelet a real kubelet v1.37 standalone on the runtime, static pods of
+#           a web server with an exec readiness probe and a logging
+#           busybox, --kubelet-pods of them at once per count; pod start
+#           from the runtime's CRI records (hack/bench/kubelet.sh)
 #   cri     the critest benchmark groups above
 # Their tables follow the critest table in --out.
 #
@@ -87,6 +91,7 @@ scale_pods=20
 scale_containers=10
 scale_samples=300
 memory_pods=20
+kubelet_pods=10,50
 profile_dir=''
 
 usage() { sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -111,6 +116,7 @@ while (($#)); do
 	--scale-containers) scale_containers=${2:?}; shift 2 ;;
 	--scale-samples) scale_samples=${2:?}; shift 2 ;;
 	--memory-pods) memory_pods=${2:?}; shift 2 ;;
+	--kubelet-pods) kubelet_pods=${2:?}; shift 2 ;;
 	--profile) profile_dir=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
@@ -126,7 +132,7 @@ done
 declare -A want_section=()
 IFS=, read -r -a section_list <<<"$sections"
 for sec in "${section_list[@]}"; do
-	[[ $sec == cri || $sec == scale || $sec == memory ]] || die "unknown section $sec (cri, scale, memory)"
+	[[ $sec == cri || $sec == scale || $sec == memory || $sec == kubelet ]] || die "unknown section $sec (cri, scale, memory, kubelet)"
 	want_section[$sec]=1
 done
 if [[ -n $profile_dir ]]; then
@@ -135,6 +141,15 @@ if [[ -n $profile_dir ]]; then
 	slipwayd_args+=" --pprof-address 127.0.0.1:0"
 fi
 ((EUID == 0)) || die "run as root (containers, network namespaces, mounts)"
+# shellcheck source=hack/bench/containerd-config.sh
+source "$repo/hack/bench/containerd-config.sh"
+# shellcheck source=hack/bench/kubelet.sh
+source "$repo/hack/bench/kubelet.sh"
+if [[ -n ${want_section[kubelet]:-} ]]; then
+	[[ $kubelet_pods =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--kubelet-pods must be a comma-separated list of positive integers"
+	command -v kubelet >/dev/null || die "kubelet not found in PATH (make deps builds it)"
+	log "kubelet $(kubelet_version)"
+fi
 for tool in critest crictl containerd containerd-shim-runc-v2 runc jq iptables-save ip timeout; do
 	command -v "$tool" >/dev/null || die "$tool not found in PATH (make deps installs the pinned tools)"
 done
@@ -373,6 +388,7 @@ cleanup() {
 	set +e
 	[[ -n $critest_pid ]] && stop_pid "$critest_pid" 40
 	for p in "${prof_pids[@]}"; do stop_pid "$p" 10; done
+	stop_kubelet
 	stop_runtime
 	kill_my_containers
 	kill_my_shims
@@ -489,55 +505,7 @@ start_containerd() {
 	rt_sock=$state/containerd.sock
 	rt_log=$work/containerd.log
 	mkdir -p "$root" "$state"
-	# Config version 3 (containerd 2.x); keys from docs/cri/config.md and
-	# internal/cri/config of containerd v2.4.2.
-	cat >"$work/containerd.toml" <<-TOML
-	version = 3
-	root = "$root"
-	state = "$state"
-
-	[grpc]
-	  address = "$rt_sock"
-
-	[ttrpc]
-	  address = "$rt_sock.ttrpc"
-
-	[debug]
-	  level = "info"
-
-	[plugins."io.containerd.internal.v1.opt"]
-	  path = "$root/opt"
-
-	[plugins."io.containerd.nri.v1.nri"]
-	  disable = true
-
-	[plugins."io.containerd.cri.v1.images"]
-	  snapshotter = "overlayfs"
-	  [plugins."io.containerd.cri.v1.images".pinned_images]
-	    sandbox = "$sandbox_image"
-	  [plugins."io.containerd.cri.v1.images".registry]
-	    config_path = "$work/certs.d"
-
-	[plugins."io.containerd.cri.v1.runtime"]
-	  restrict_oom_score_adj = true
-	  netns_mounts_under_state_dir = true
-	  [plugins."io.containerd.cri.v1.runtime".containerd]
-	    default_runtime_name = "runc"
-	    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-	      runtime_type = "io.containerd.runc.v2"
-	      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-	        BinaryName = "$(command -v runc)"
-	        Root = "$state/runc"
-	        SystemdCgroup = false
-	  [plugins."io.containerd.cri.v1.runtime".cni]
-	    bin_dirs = ["$cni_bin_dir"]
-	    conf_dir = "$work/net.d"
-	    max_conf_num = 1
-
-	[plugins."io.containerd.grpc.v1.cri"]
-	  stream_server_address = "127.0.0.1"
-	  stream_server_port = "0"
-	TOML
+	containerd_cri_config "$root" "$state" "$work/certs.d" "$work/net.d" "$cni_bin_dir" "$sandbox_image" >"$work/containerd.toml"
 	containerd --config "$work/containerd.toml" >"$rt_log" 2>&1 &
 	rt_pid=$!
 	watch_containerd "$rt_sock" || { tail -n 50 "$rt_log" >&2; return 1; }
@@ -711,6 +679,7 @@ run_runtime() {
 	wait_ready || true
 	[[ -n ${want_section[memory]:-} ]] && run_measure memory "$round"
 	[[ -n ${want_section[scale]:-} ]] && run_measure scale "$round"
+	[[ -n ${want_section[kubelet]:-} ]] && run_kubelet "$round"
 	if [[ -n ${want_section[cri]:-} ]]; then
 		for g in "${selected[@]}"; do
 			run_group "$g" "$round"
@@ -762,7 +731,7 @@ if [[ -z ${want_section[cri]:-} ]]; then
 	echo >>"$work/head.md"
 fi
 : >"$work/measure.md"
-if [[ -n ${want_section[scale]:-} || -n ${want_section[memory]:-} ]]; then
+if [[ -n ${want_section[scale]:-} || -n ${want_section[memory]:-} || -n ${want_section[kubelet]:-} ]]; then
 	"$work/crimeasure" report -results "$work/measure" -runtimes "$runtimes" -md "$work/measure.md"
 fi
 cat "$work/head.md" "$work/table.md" "$work/measure.md" >"$out"

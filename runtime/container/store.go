@@ -3,7 +3,6 @@ package container
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
@@ -106,9 +105,7 @@ func (s *Store) Drop(id string) { s.Delete(id) }
 
 // List returns every container, oldest first.
 func (s *Store) List() []Container {
-	out := s.Values()
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
-	return out
+	return s.SortedBy(func(c *Container) int64 { return c.CreatedAt.UnixNano() })
 }
 
 // InPod returns the containers of one pod.

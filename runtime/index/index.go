@@ -4,7 +4,9 @@
 package index
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -98,6 +100,32 @@ func (x *Index[T]) Values() []T {
 	out := make([]T, 0, len(x.byID))
 	for _, v := range x.byID {
 		out = append(out, v)
+	}
+	return out
+}
+
+// SortedBy returns every value, ordered by key (ties in no particular
+// order). It sorts small (key, position) pairs and copies each value once,
+// so a large T is not moved around by the sort.
+func (x *Index[T]) SortedBy(key func(*T) int64) []T {
+	x.mu.RLock()
+	all := make([]T, 0, len(x.byID))
+	for _, v := range x.byID {
+		all = append(all, v)
+	}
+	x.mu.RUnlock()
+	type keyed struct {
+		key int64
+		pos int
+	}
+	order := make([]keyed, len(all))
+	for i := range all {
+		order[i] = keyed{key(&all[i]), i}
+	}
+	slices.SortFunc(order, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
+	out := make([]T, len(all))
+	for i, k := range order {
+		out[i] = all[k.pos]
 	}
 	return out
 }

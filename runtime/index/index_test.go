@@ -99,3 +99,25 @@ func TestModifyKeepsTheIndexOnAFailedPersist(t *testing.T) {
 		t.Errorf("Modify of an unknown ID = %v, want not found", err)
 	}
 }
+
+func TestSortedByOrdersEveryValueByKey(t *testing.T) {
+	type rec struct {
+		name string
+		at   int64
+	}
+	x := New[rec]("container")
+	for i, at := range []int64{30, 10, 50, 20, 40} {
+		x.Put(string(rune('a'+i)), rec{name: string(rune('a' + i)), at: at})
+	}
+	got := x.SortedBy(func(r *rec) int64 { return r.at })
+	var names string
+	for _, r := range got {
+		names += r.name
+	}
+	if names != "bdaec" {
+		t.Errorf("SortedBy order = %q, want %q", names, "bdaec")
+	}
+	if empty := New[rec]("pod").SortedBy(func(r *rec) int64 { return r.at }); len(empty) != 0 {
+		t.Errorf("SortedBy on an empty index = %v", empty)
+	}
+}

@@ -29,6 +29,12 @@ const (
 	infraCleanupTimeout = 10 * time.Second
 )
 
+// infraEnv is the whole environment of a slipway-infra process. It only
+// waits for signals, so one P is enough; with the default (one per CPU)
+// the Go runtime starts more threads and keeps more span and stack
+// memory: measured 70-90 KiB more private memory per pod on 2 CPUs.
+var infraEnv = []string{"GOMAXPROCS=1"}
+
 // Infra runs the process that holds a pod's shared PID namespace, from a
 // synthetic root filesystem that contains only the slipway-infra binary.
 type Infra struct {
@@ -91,7 +97,7 @@ func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retEr
 		containerOpts = append(containerOpts, containerd.WithNewSnapshot(p.ID, img, remap...))
 		opts = append(opts, oci.WithImageConfig(img), oci.WithRootFSReadonly())
 	} else {
-		opts = append(opts, oci.WithRootFSPath(i.rootfs), oci.WithRootFSReadonly(), oci.WithProcessArgs(infraPath))
+		opts = append(opts, oci.WithRootFSPath(i.rootfs), oci.WithRootFSReadonly(), oci.WithProcessArgs(infraPath), oci.WithEnv(infraEnv))
 	}
 	opts = append(opts,
 		oci.WithUserID(infraUID),

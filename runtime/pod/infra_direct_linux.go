@@ -109,6 +109,7 @@ func (d *DirectInfra) Start(ctx context.Context, p Sandbox, cgroupsPath string) 
 		}
 		proc, err := os.StartProcess(infraPath, []string{infraPath}, &os.ProcAttr{
 			Dir:   "/",
+			Env:   infraEnv,
 			Files: []*os.File{devNull, devNull, devNull},
 			Sys: &syscall.SysProcAttr{
 				Chroot:     d.rootfs,

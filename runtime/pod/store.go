@@ -3,7 +3,6 @@ package pod
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/sandbox"
@@ -115,9 +114,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // List returns every sandbox, oldest first.
 func (s *Store) List() []Sandbox {
-	out := s.Values()
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
-	return out
+	return s.SortedBy(func(p *Sandbox) int64 { return p.CreatedAt.UnixNano() })
 }
 
 func extension(p Sandbox) (typeurl.Any, error) {

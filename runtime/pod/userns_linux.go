@@ -68,6 +68,7 @@ func (r *Runtime) spawnHolder(uids []specs.LinuxIDMapping, keep bool) func(*sysc
 		attr.Credential = &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}
 		return os.StartProcess(infraPath, []string{infraPath}, &os.ProcAttr{
 			Dir:   "/",
+			Env:   infraEnv,
 			Files: []*os.File{devNull, devNull, devNull},
 			Sys:   attr,
 		})

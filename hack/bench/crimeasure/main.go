@@ -12,6 +12,11 @@
 //	    sums RSS and PSS (/proc/PID/smaps_rollup) of the runtime's
 //	    non-workload processes before and after PODS pods with one sleep
 //	    container each.
+//	crimeasure kubelet -endpoint unix:///S -kubelet https://127.0.0.1:PORT -manifests DIR -node NAME -pods 10,50 -out kubelet.json
+//	    through a standalone kubelet on that runtime: a warm-up pod, then
+//	    for each count N, N two-container static pods placed at once; times
+//	    each pod's start from the runtime's CRI records (see kubeletPhase)
+//	    and removes the pods before the next count.
 //	crimeasure report -results DIR -runtimes slipwayd,containerd -md FILE
 //
 // Nothing here asserts a duration: the figures are printed, not judged.
@@ -33,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: crimeasure scale|memory|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: crimeasure scale|memory|kubelet|report [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -42,10 +47,12 @@ func main() {
 		err = runScale(os.Args[2:])
 	case "memory":
 		err = runMemory(os.Args[2:])
+	case "kubelet":
+		err = runKubelet(os.Args[2:])
 	case "report":
 		err = runReport(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (scale, memory, report)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (scale, memory, kubelet, report)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crimeasure:", err)
@@ -85,20 +92,28 @@ func (c *common) check() error {
 // connect dials the CRI endpoint and pulls the container image unless
 // the runtime has it; the returned func closes the connection.
 func (c *common) connect(ctx context.Context) (runtimeapi.RuntimeServiceClient, func(), error) {
-	conn, err := grpc.NewClient(c.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	rs, is, closeConn, err := dial(c.endpoint)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dialing %s: %w", c.endpoint, err)
+		return nil, nil, err
 	}
-	is := runtimeapi.NewImageServiceClient(conn)
 	spec := &runtimeapi.ImageSpec{Image: c.image}
 	if st, err := is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec}); err != nil || st.GetImage() == nil {
 		if _, err := is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec}); err != nil {
-			_ = conn.Close()
+			closeConn()
 			return nil, nil, fmt.Errorf("pulling %s: %w", c.image, err)
 		}
 	}
-	return runtimeapi.NewRuntimeServiceClient(conn), func() { _ = conn.Close() }, nil
+	return rs, closeConn, nil
+}
+
+// dial connects to a CRI endpoint; the returned func closes the connection.
+func dial(endpoint string) (runtimeapi.RuntimeServiceClient, runtimeapi.ImageServiceClient, func(), error) {
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("dialing %s: %w", endpoint, err)
+	}
+	return runtimeapi.NewRuntimeServiceClient(conn), runtimeapi.NewImageServiceClient(conn), func() { _ = conn.Close() }, nil
 }
 
 func writeJSON(path string, v any) error {

@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// runReport reads RESULTS/RUNTIME/{scale,memory}/round-*.json and writes
-// the markdown tables: scale percentiles pooled over rounds, and memory
-// growth per pod for every round and the mean. The ratio columns are the
+// runReport reads RESULTS/RUNTIME/{scale,memory,kubelet}/round-*.json and
+// writes the markdown tables: scale percentiles pooled over rounds, memory
+// growth per pod for every round and the mean, and kubelet pod starts. The ratio columns are the
 // first runtime over the second.
 func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
@@ -29,6 +29,7 @@ func runReport(args []string) error {
 	var b strings.Builder
 	scaleTable(&b, *results, rts)
 	memoryTable(&b, *results, rts)
+	kubeletTable(&b, *results, rts)
 	if *md == "" {
 		_, err := io.WriteString(os.Stdout, b.String())
 		return err

@@ -35,6 +35,11 @@ func TestReportTables(t *testing.T) {
 	put("b", "scale", scaleResult{Pods: 2, Containers: 3, Ops: map[string][]int64{"ListContainers": {4e6, 4e6}}})
 	put("a", "memory", memoryResult{Pods: 2, Before: memorySample{RSS: 1024, PSS: 1024}, After: memorySample{RSS: 5 * 1024, PSS: 3 * 1024}})
 	put("b", "memory", memoryResult{Pods: 2, Before: memorySample{RSS: 0, PSS: 0}, After: memorySample{RSS: 8 * 1024, PSS: 4 * 1024}})
+	put("a", "kubelet", kubeletResult{Phases: []kubeletPhase{{Pods: 2, Start: []int64{1e9, 2e9}, FirstLog: []int64{1e9, 2e9}}}})
+	put("b", "kubelet", kubeletResult{Phases: []kubeletPhase{{Pods: 2, Start: []int64{2e9, 4e9}, FirstLog: []int64{3e9, 4e9}, Restarts: 1}}})
+	if err := os.WriteFile(filepath.Join(dir, "b", "kubelet", "round-2.failed"), []byte("kubelet did not\nbecome healthy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	md := filepath.Join(dir, "out.md")
 	if err := runReport([]string{"-results", dir, "-runtimes", "a,b", "-md", md}); err != nil {
 		t.Fatal(err)
@@ -49,6 +54,10 @@ func TestReportTables(t *testing.T) {
 		"| a | 2.00 | 1.00 | 2.00 | 1.00 |",
 		"| b | 4.00 | 2.00 | 4.00 | 2.00 |",
 		"| ratio | | | 0.50x | 0.50x |",
+		"| 2 | 1.00 | 2.00 | 2.00 | 2.00 | 2.00 | 4.00 | 4.00 | 4.00 | 0.50x | 0.50x | 0.50x |",
+		"- 2 pods: a 1.00 / 2.00; b 3.00 / 4.00; p50 ratio 0.33x",
+		"b: 1 round(s), 2 timed pods, 1 container restarts",
+		"- b, round 2: kubelet did not become healthy",
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("report lacks %q:\n%s", want, b)
