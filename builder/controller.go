@@ -20,7 +20,6 @@ import (
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/worker"
 	bolt "go.etcd.io/bbolt"
-	"go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -97,7 +96,7 @@ func newController(ctx context.Context, o Options, traces sdktrace.SpanExporter,
 		CacheManager:   solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
 		Entitlements:   o.Entitlements,
 		TraceCollector: traces,
-		MeterProvider:  noop.NewMeterProvider(),
+		MeterProvider:  meterProvider(o.Metrics),
 		HistoryDB:      historyDB,
 		CacheStore:     cacheStorage,
 		LeaseManager:   w.LeaseManager(),

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/slipway-dev/slipway/runtime/metrics"
 )
 
 // Options configure a Builder. Address, Namespace and Root are required.
@@ -45,6 +47,9 @@ type Options struct {
 	Entitlements []string
 	// ContainerdOpts are extra options for the worker's containerd client.
 	ContainerdOpts []containerd.Opt
+	// Metrics records finished builds: count, duration, steps and cache
+	// hits; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // allowedEntitlements are the values Options.Entitlements accepts.

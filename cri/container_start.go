@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/slipway-dev/slipway/runtime/pod"
@@ -21,11 +22,30 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 	if err != nil {
 		return nil, err
 	}
-	err = s.opts.PodRuntime.WhileReady(c.PodID, func(pod.Sandbox) error {
-		return s.opts.Containers.Start(ctx, c.ID)
+	err = s.opts.PodRuntime.WhileReady(c.PodID, func(p pod.Sandbox) error {
+		if err := s.opts.Containers.Start(ctx, c.ID); err != nil {
+			return err
+		}
+		s.observePodStartup(p, c.ID)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+// observePodStartup records pod p's start-up, from its RunPodSandbox to
+// now, when the container started is its first: no other container of the
+// pod has a start recorded. It runs under the pod's lock, so two starts in
+// one pod cannot both be first. (A pod whose started containers were all
+// removed counts again with its next start; kubelet keeps the last exited
+// container of each name.)
+func (s *Server) observePodStartup(p pod.Sandbox, started string) {
+	for _, other := range s.opts.ContainerStore.InPod(p.ID) {
+		if other.ID != started && !other.StartedAt.IsZero() {
+			return
+		}
+	}
+	s.opts.Metrics.ObservePodStartup(time.Since(p.CreatedAt))
 }

@@ -14,22 +14,33 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/slipway-dev/slipway/runtime/metrics"
 )
 
-// unaryInterceptor logs every call with its duration and translates the
-// handler's errdefs error to a gRPC status, once, for all RPCs. A handler
-// that panics fails its call with codes.Internal naming the method; the
-// stack is logged and the daemon keeps serving.
-func unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
+// interceptor is the one place every CRI call passes through: it logs
+// each call with its duration, records its latency and gRPC code in
+// metrics (nil records nothing), and translates the handler's errdefs
+// error to a gRPC status, once, for all RPCs. A handler that panics fails
+// its call with codes.Internal naming the method; the stack is logged and
+// the daemon keeps serving.
+type interceptor struct {
+	metrics *metrics.Metrics
+}
+
+// unary intercepts unary calls.
+func (i interceptor) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	method := methodName(info.FullMethod)
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("rpc", method))
 	start := time.Now()
 	level := logLevelFor(method)
 	log.G(ctx).Log(level, "call")
 	resp, err := recoverUnary(ctx, method, req, handler)
-	entry := log.G(ctx).WithField("duration", time.Since(start))
+	err = toStatus(err)
+	took := time.Since(start)
+	i.metrics.ObserveRPC(method, status.Code(err).String(), took)
+	entry := log.G(ctx).WithField("duration", took)
 	if err != nil {
-		err = toStatus(err)
 		entry.WithError(err).Log(errorLevel(err, level), "failed")
 		return nil, err
 	}
@@ -37,21 +48,28 @@ func unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	return resp, nil
 }
 
-// streamInterceptor does for streaming RPCs what unaryInterceptor does,
-// panic recovery included.
-func streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+// stream does for streaming calls what unary does, panic recovery
+// included; a stream's duration is its whole life.
+func (i interceptor) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx := ss.Context()
 	start := time.Now()
 	log.G(ctx).WithField("rpc", info.FullMethod).Info("stream opened")
-	err := recoverStream(ctx, info.FullMethod, srv, ss, handler)
-	entry := log.G(ctx).WithField("rpc", info.FullMethod).WithField("duration", time.Since(start))
+	err := toStatus(recoverStream(ctx, info.FullMethod, srv, ss, handler))
+	took := time.Since(start)
+	i.metrics.ObserveRPC(methodName(info.FullMethod), status.Code(err).String(), took)
+	entry := log.G(ctx).WithField("rpc", info.FullMethod).WithField("duration", took)
 	if err != nil {
-		err = toStatus(err)
 		entry.WithError(err).Warn("stream failed")
 		return err
 	}
 	entry.Info("stream closed")
 	return nil
+}
+
+// methodName is the bare RPC name of a full gRPC method name:
+// "/runtime.v1.RuntimeService/RunPodSandbox" is "RunPodSandbox".
+func methodName(fullMethod string) string {
+	return fullMethod[strings.LastIndex(fullMethod, "/")+1:]
 }
 
 // recoverUnary calls handler and turns a panic in it into an Internal
@@ -83,7 +101,7 @@ func panicked(ctx context.Context, method string, r any) error {
 }
 
 // toStatus maps an errdefs (or context) error to its gRPC status; an error
-// that already is a status passes unchanged.
+// that already is a status, and nil, pass unchanged.
 func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err

@@ -36,7 +36,7 @@ func TestInterceptorsRecoverPanics(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			unary := &grpc.UnaryServerInfo{FullMethod: "/runtime.v1.RuntimeService/ExecSync"}
-			resp, err := unaryInterceptor(context.Background(), nil, unary, func(context.Context, any) (any, error) {
+			resp, err := interceptor{}.unary(context.Background(), nil, unary, func(context.Context, any) (any, error) {
 				tc.panic()
 				return &runtimeapi.ExecSyncResponse{}, nil
 			})
@@ -44,7 +44,7 @@ func TestInterceptorsRecoverPanics(t *testing.T) {
 				t.Errorf("unary: %v, %v; want Internal naming ExecSync", resp, err)
 			}
 			stream := &grpc.StreamServerInfo{FullMethod: "/runtime.v1.RuntimeService/GetContainerEvents"}
-			err = streamInterceptor(nil, fakeStream{}, stream, func(any, grpc.ServerStream) error {
+			err = interceptor{}.stream(nil, fakeStream{}, stream, func(any, grpc.ServerStream) error {
 				tc.panic()
 				return nil
 			})

@@ -25,7 +25,7 @@ func TestInterceptorTranslatesErrors(t *testing.T) {
 		{status.Error(codes.Aborted, "already a status"), codes.Aborted},
 		{fmt.Errorf("something broke"), codes.Unknown},
 	} {
-		_, err := unaryInterceptor(context.Background(), nil, info, func(context.Context, any) (any, error) {
+		_, err := interceptor{}.unary(context.Background(), nil, info, func(context.Context, any) (any, error) {
 			return nil, tc.err
 		})
 		if got := status.Code(err); got != tc.want {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/images"
+	"github.com/slipway-dev/slipway/runtime/metrics"
 	"github.com/slipway-dev/slipway/runtime/pod"
 	"github.com/slipway-dev/slipway/runtime/spec"
 	"google.golang.org/grpc"
@@ -103,6 +104,9 @@ type Options struct {
 	// Streaming hands out the URLs of exec, attach and port-forward
 	// sessions; nil makes those calls Unimplemented.
 	Streaming StreamServer
+	// Metrics records every call's latency and code, and pod start-ups;
+	// nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server implements the CRI RuntimeService and ImageService. RuntimeService
@@ -125,9 +129,10 @@ func NewServer(opts Options) *Server { return &Server{opts: opts} }
 // NewGRPCServer returns a gRPC server with the CRI services registered and
 // the error-translating, logging interceptors installed.
 func NewGRPCServer(s *Server) *grpc.Server {
+	i := interceptor{metrics: s.opts.Metrics}
 	g := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(unaryInterceptor),
-		grpc.ChainStreamInterceptor(streamInterceptor),
+		grpc.ChainUnaryInterceptor(i.unary),
+		grpc.ChainStreamInterceptor(i.stream),
 	)
 	runtimeapi.RegisterRuntimeServiceServer(g, s)
 	runtimeapi.RegisterImageServiceServer(g, s)

@@ -134,7 +134,7 @@ for name in default full existing; do
 	mkdir -p "$dir"
 	rc=0
 	"$SLIPWAYD_BIN" --config "$TMP/$name/config.toml" --builder-only --root "$dir/root" --state "$dir/state" \
-		--containerd-binary "$dir/no-containerd" >"$dir/log" 2>&1 || rc=$?
+		--containerd-binary "$dir/no-containerd" --metrics-address= >"$dir/log" 2>&1 || rc=$?
 	if ((rc != 1)) || ! grep -q 'embedded containerd: containerd binary' "$dir/log"; then
 		cat "$dir/log" >&2
 		fail "$name: slipwayd refused the rendered config.toml (exit $rc)"
@@ -178,7 +178,7 @@ if live_ready; then
 		--root "$LIVE/root" --state "$LIVE/state" --registry-config-path "$RENDER/certs.d" \
 		--builder-tcp "127.0.0.1:$PORT" --builder-tls-cert "$RENDER/server/tls.crt" \
 		--builder-tls-key "$RENDER/server/tls.key" --builder-tls-ca "$RENDER/server/ca.crt" \
-		>"$LIVE/slipwayd.log" 2>&1 &
+		--metrics-address 127.0.0.1:0 >"$LIVE/slipwayd.log" 2>&1 &
 	SLIPWAYD_PID=$!
 	for ((i = 0; i < 120; i++)); do
 		kill -0 "$SLIPWAYD_PID" 2>/dev/null || fail "slipwayd exited"

@@ -72,7 +72,7 @@ wait_for "$work/registry.addr"
 write_network
 nri_socket=$work/nri/nri.sock
 "$slipwayd" --root "$work/root" --state "$work/run" --registry-config-path "$work/certs.d" --cni-conf-dir "$work/net.d" \
-	--nri-socket "$nri_socket" --log-level debug >"$work/slipwayd.log" 2>&1 &
+	--nri-socket "$nri_socket" --metrics-address 127.0.0.1:0 --log-level debug >"$work/slipwayd.log" 2>&1 &
 pids+=($!)
 wait_for "$work/run/slipway.sock"
 

@@ -192,7 +192,7 @@ for cfg in "$CONFIG" "$TMP/uncommented.toml"; do
 	mkdir -p "$dir"
 	rc=0
 	"$SLIPWAYD" --config "$cfg" --root "$dir/root" --state "$dir/state" \
-		--containerd-binary "$dir/no-containerd" >"$dir/log" 2>&1 || rc=$?
+		--containerd-binary "$dir/no-containerd" --metrics-address= >"$dir/log" 2>&1 || rc=$?
 	if ((rc != 1)) || ! grep -q 'embedded containerd: containerd binary' "$dir/log"; then
 		cat "$dir/log" >&2
 		fail "installed slipwayd refused $(basename "$cfg") (exit $rc)"
@@ -216,7 +216,8 @@ if live_ready; then
 	# The unit's ExecStart and PATH, with the DESTDIR's config and the
 	# node's directories moved into $LIVE.
 	PATH=$DEST/usr/local/bin:$PATH "$SLIPWAYD" --config "$CONFIG" \
-		--root "$LIVE/root" --state "$LIVE/state" --cni-conf-dir "$LIVE/net.d" >"$LIVE/slipwayd.log" 2>&1 &
+		--root "$LIVE/root" --state "$LIVE/state" --cni-conf-dir "$LIVE/net.d" --metrics-address 127.0.0.1:0 \
+		>"$LIVE/slipwayd.log" 2>&1 &
 	SLIPWAYD_PID=$!
 	for ((i = 0; i < 240; i++)); do
 		kill -0 "$SLIPWAYD_PID" 2>/dev/null || fail "slipwayd exited"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/builder"
+	"github.com/slipway-dev/slipway/runtime/metrics"
 )
 
 // builderServer is the running embedded builder and its listeners. A nil
@@ -24,7 +25,7 @@ type builderServer struct {
 // startBuilder starts the embedded BuildKit on containerd at address and
 // serves it on cfg.Builder.Socket (and on TCP with mutual TLS when
 // configured). It returns nil when the builder is disabled.
-func startBuilder(ctx context.Context, cfg Config, address string) (_ *builderServer, retErr error) {
+func startBuilder(ctx context.Context, cfg Config, address string, m *metrics.Metrics) (_ *builderServer, retErr error) {
 	if !cfg.Builder.Enabled {
 		return nil, nil
 	}
@@ -35,7 +36,9 @@ func startBuilder(ctx context.Context, cfg Config, address string) (_ *builderSe
 			return nil, err
 		}
 	}
-	b, err := builder.New(ctx, cfg.builderOptions(address))
+	opts := cfg.builderOptions(address)
+	opts.Metrics = m
+	b, err := builder.New(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("builder: %w", err)
 	}

@@ -28,9 +28,7 @@ type Config struct {
 	Builder    BuilderConfig    `toml:"builder" json:"builder"`
 	Streaming  StreamingConfig  `toml:"streaming" json:"streaming"`
 	NRI        NRIConfig        `toml:"nri" json:"nri"`
-	// PprofAddress is the debug flag --pprof-address: net/http/pprof on a
-	// loopback host:port; empty is off. Never read from the config file.
-	PprofAddress string `toml:"-" json:"-"`
+	Metrics    MetricsConfig    `toml:"metrics" json:"metrics"`
 }
 
 // CRIConfig configures the CRI server.
@@ -112,6 +110,7 @@ func defaultConfig() Config {
 		Builder:   defaultBuilderConfig(),
 		Streaming: defaultStreamingConfig(),
 		NRI:       defaultNRIConfig(),
+		Metrics:   defaultMetricsConfig(),
 	}
 }
 
@@ -220,7 +219,7 @@ func (c Config) validate() error {
 	if err := c.NRI.validate(); err != nil {
 		return err
 	}
-	return checkPprofAddress(c.PprofAddress)
+	return c.Metrics.validate()
 }
 
 // cgroupDriver resolves "auto" to the driver this node uses.

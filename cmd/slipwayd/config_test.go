@@ -150,7 +150,7 @@ func readmeConfigRows(t *testing.T) []configRow {
 // the same field as its TOML key, and that every flag slipwayd defines is
 // in the table.
 func TestREADMEConfigTable(t *testing.T) {
-	documented := map[string]bool{"config": true, "pprof-address": true}
+	documented := map[string]bool{"config": true}
 	for _, row := range readmeConfigRows(t) {
 		if len(row.flags) == 0 {
 			// The key alone must be known.

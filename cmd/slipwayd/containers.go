@@ -13,6 +13,7 @@ import (
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/imagevolume"
 	"github.com/slipway-dev/slipway/runtime/logs"
+	"github.com/slipway-dev/slipway/runtime/metrics"
 )
 
 // containerRuntime is what the CRI's container calls run on.
@@ -35,7 +36,7 @@ func loadContainers(ctx context.Context, client *containerd.Client) (*container.
 // startContainers runs containers over the loaded store: it follows their tasks
 // (Reconcile, again after every containerd restart) and starts recording
 // OOM kills until ctx is done. Close the runtime before the client.
-func startContainers(ctx context.Context, cfg Config, client *containerd.Client, store *container.Store, hooks container.Hooks) (*containerRuntime, error) {
+func startContainers(ctx context.Context, cfg Config, client *containerd.Client, store *container.Store, hooks container.Hooks, m *metrics.Metrics) (*containerRuntime, error) {
 	binary, err := helperBinary(cfg.CRI.LoggerBinary, "slipway-logger", "cri.logger_binary")
 	if err != nil {
 		return nil, err
@@ -57,7 +58,8 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client,
 		ImageVolumes: imagevolume.New(imagevolume.Options{
 			Client: client, Snapshotter: cfg.CRI.Snapshotter, Dir: filepath.Join(cfg.State, "image-volumes"),
 		}),
-		Hooks: hooks,
+		Hooks:   hooks,
+		Metrics: m,
 	})
 	if err := rt.CleanupInterrupted(ctx); err != nil {
 		log.G(ctx).WithError(err).Warn("cleaning up after interrupted container creations")

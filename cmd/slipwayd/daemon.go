@@ -16,7 +16,10 @@ import (
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/embedded"
 	"github.com/slipway-dev/slipway/runtime/images"
+	"github.com/slipway-dev/slipway/runtime/metrics"
+	"github.com/slipway-dev/slipway/runtime/pod"
 	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 const shutdownTimeout = 10 * time.Second
@@ -27,9 +30,16 @@ func run(ctx context.Context, cfg Config) error {
 	if err := makeStateDir(cfg.State); err != nil {
 		return err
 	}
-	if err := startPprof(ctx, cfg.PprofAddress); err != nil {
+	reg, m, err := newMetrics()
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	var ready readiness
+	if _, err := startMetrics(ctx, cfg.Metrics, reg, &ready); err != nil {
 		return err
 	}
+	// From the first signal on, /readyz says so.
+	context.AfterFunc(ctx, ready.stop)
 	address := cfg.Containerd.Address
 	if address == "" {
 		ctrd, err := embedded.Start(ctx, embedded.Config{
@@ -37,6 +47,7 @@ func run(ctx context.Context, cfg Config) error {
 			Root:     filepath.Join(cfg.Root, "containerd"),
 			State:    filepath.Join(cfg.State, "containerd"),
 			LogLevel: cfg.Containerd.LogLevel,
+			Metrics:  m,
 		})
 		if err != nil {
 			return fmt.Errorf("embedded containerd: %w", err)
@@ -50,12 +61,14 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	defer client.Close()
 
-	builder, err := startBuilder(ctx, cfg, address)
+	health := containerdHealth{client}
+	builder, err := startBuilder(ctx, cfg, address, m)
 	if err != nil {
 		return err
 	}
 	defer builder.stop()
 	if cfg.Builder.Only {
+		ready.set(health.ready)
 		log.G(ctx).Info("builder-only mode: not serving the CRI")
 		return builder.wait(ctx)
 	}
@@ -64,6 +77,7 @@ func run(ctx context.Context, cfg Config) error {
 		Client:      client,
 		Snapshotter: cfg.CRI.Snapshotter,
 		HostsDir:    cfg.Registry.ConfigPath,
+		Metrics:     m,
 	})
 	if err != nil {
 		return fmt.Errorf("image service: %w", err)
@@ -85,7 +99,7 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks())
+	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks(), m)
 	if err != nil {
 		return err
 	}
@@ -109,7 +123,7 @@ func run(ctx context.Context, cfg Config) error {
 	defer nriHost.stop()
 	server := cri.NewGRPCServer(cri.NewServer(cri.Options{
 		Images:          imageService,
-		Health:          containerdHealth{client},
+		Health:          health,
 		Network:         pods.network,
 		PodRuntime:      podRuntime,
 		Pods:            pods.store,
@@ -125,7 +139,11 @@ func run(ctx context.Context, cfg Config) error {
 		UserNamespaces:  userns,
 		VerboseConfig:   cfg,
 		Streaming:       streamingServer,
+		Metrics:         m,
 	}))
+	if err := reg.Register(stateCollector(pods.store, containers.store)); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	listener, err := listenUnix(cfg.CRI.Socket)
 	if err != nil {
 		return err
@@ -133,6 +151,15 @@ func run(ctx context.Context, cfg Config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
 	log.G(ctx).WithField("socket", cfg.CRI.Socket).WithField("containerd", address).WithField("version", version).Info("slipwayd serving the CRI")
+	ready.set(func(ctx context.Context) error {
+		if err := health.ready(ctx); err != nil {
+			return err
+		}
+		if err := pods.network.Status(); err != nil {
+			return fmt.Errorf("the pod network is not ready: %w", err)
+		}
+		return nil
+	})
 
 	select {
 	case err := <-serveErr:
@@ -226,8 +253,36 @@ func checkSocketDir(dir string) error {
 	return nil
 }
 
-// containerdHealth answers the CRI's RuntimeReady condition.
+// containerdHealth answers the CRI's RuntimeReady condition and /readyz.
 type containerdHealth struct{ client *containerd.Client }
+
+// ready is Ping for /readyz: its error says what is not ready.
+func (h containerdHealth) ready(ctx context.Context) error {
+	if err := h.Ping(ctx); err != nil {
+		return fmt.Errorf("containerd is not answering: %w", err)
+	}
+	return nil
+}
+
+// stateCollector counts pods and containers by state from their stores.
+func stateCollector(pods *pod.Store, containers *container.Store) metrics.StateCollector {
+	return metrics.StateCollector{
+		Pods: func() []runtimeapi.PodSandboxState {
+			var states []runtimeapi.PodSandboxState
+			for _, p := range pods.Values() {
+				states = append(states, p.State)
+			}
+			return states
+		},
+		Containers: func() []runtimeapi.ContainerState {
+			var states []runtimeapi.ContainerState
+			for _, c := range containers.Values() {
+				states = append(states, c.State)
+			}
+			return states
+		},
+	}
+}
 
 func (h containerdHealth) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -109,5 +109,8 @@ func (o *overrideFlags) defineFlags(def Config) {
 	o.boolean("nri", "serve NRI plugins (default true)", func(c *Config) *bool { return &c.NRI.Enable })
 	o.str("nri-socket", "NRI socket (default "+def.NRI.SocketPath+", STATE/nri/nri.sock when only --state is given)", func(c *Config) *string { return &c.NRI.SocketPath })
 
-	o.str("pprof-address", "debug: serve net/http/pprof on this loopback host:port (default: off; not a config file key)", func(c *Config) *string { return &c.PprofAddress })
+	o.str("metrics-address", "metrics, /healthz and /readyz host:port, port 0 for a free one, empty for none (default "+def.Metrics.Address+")", func(c *Config) *string { return &c.Metrics.Address })
+	o.boolean("metrics-pprof", "also serve net/http/pprof on the metrics listener (a loopback address only)", func(c *Config) *bool { return &c.Metrics.Pprof })
+	o.str("metrics-tls-cert", "metrics listener TLS certificate (with --metrics-tls-key; needed off loopback)", func(c *Config) *string { return &c.Metrics.TLSCert })
+	o.str("metrics-tls-key", "metrics listener TLS key (with --metrics-tls-cert)", func(c *Config) *string { return &c.Metrics.TLSKey })
 }

@@ -43,7 +43,7 @@ func (s StreamingConfig) validate() error {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return errors.New("streaming.tls_cert and streaming.tls_key must be set together")
 	}
-	loopback, err := isLoopbackAddress(s.Address)
+	loopback, err := isLoopbackAddress("streaming.address", s.Address)
 	if err != nil {
 		return err
 	}
@@ -57,12 +57,13 @@ func (s StreamingConfig) validate() error {
 	return nil
 }
 
-// isLoopbackAddress reports whether host:port names a loopback host: a
-// loopback IP or "localhost". An empty host (all interfaces) is not.
-func isLoopbackAddress(address string) (bool, error) {
+// isLoopbackAddress reports whether host:port, the value of the config
+// key named key, names a loopback host: a loopback IP or "localhost". An
+// empty host (all interfaces) is not.
+func isLoopbackAddress(key, address string) (bool, error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return false, fmt.Errorf("streaming.address must be host:port, got %q: %w", address, err)
+		return false, fmt.Errorf("%s must be host:port, got %q: %w", key, address, err)
 	}
 	if host == "localhost" {
 		return true, nil

@@ -145,7 +145,7 @@ start_slipwayd() {
 	shift
 	mkdir -p "$d"
 	"$BIN/slipwayd" --root "$d/root" --state "$d/run" --registry-config-path "$work/certs.d" \
-		--cni-conf-dir "$work/cni" --cgroup-driver cgroupfs "$@" >"$d/slipwayd.log" 2>&1 &
+		--cni-conf-dir "$work/cni" --cgroup-driver cgroupfs --metrics-address 127.0.0.1:0 "$@" >"$d/slipwayd.log" 2>&1 &
 	pids+=($!)
 	wait_for "$d/run/buildkit.sock" 120 || { tail -n 30 "$d/slipwayd.log" >&2; return 1; }
 	local i

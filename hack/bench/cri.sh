@@ -55,10 +55,11 @@
 #   cri     the critest benchmark groups above
 # Their tables follow the critest table in --out.
 #
-# --profile DIR starts slipwayd with --pprof-address on loopback and, while
-# each critest group runs on it, saves back-to-back 5 s CPU profiles and
-# execution traces into DIR/round-N/GROUP/ (cpu-*.pprof merged into
-# cpu.pprof with a cpu-top.txt summary; trace-*.out for `go tool trace`).
+# --profile DIR starts slipwayd with --metrics-pprof (pprof on its loopback
+# metrics listener) and, while each critest group runs on it, saves
+# back-to-back 5 s CPU profiles and execution traces into DIR/round-N/GROUP/
+# (cpu-*.pprof merged into cpu.pprof with a cpu-top.txt summary; trace-*.out
+# for `go tool trace`).
 #
 # The table goes to stdout and, as markdown, to --out (default
 # /tmp/slipway-cri-bench-DATE.md, beside the work dir); --keep keeps the work
@@ -138,7 +139,7 @@ done
 if [[ -n $profile_dir ]]; then
 	mkdir -p "$profile_dir" && profile_dir=$(realpath "$profile_dir")
 	command -v curl >/dev/null || die "--profile needs curl"
-	slipwayd_args+=" --pprof-address 127.0.0.1:0"
+	slipwayd_args+=" --metrics-pprof"
 fi
 ((EUID == 0)) || die "run as root (containers, network namespaces, mounts)"
 # shellcheck source=hack/bench/containerd-config.sh
@@ -493,7 +494,7 @@ start_slipwayd() {
 	# shellcheck disable=SC2086 # --slipwayd-args is a word list
 	"$slipwayd" --root "$work/sw-root" --state "$work/sw-run" --registry-config-path "$work/certs.d" \
 		--cni-conf-dir "$work/net.d" --cni-bin-dirs "$cni_bin_dir" --cgroup-driver cgroupfs \
-		--log-level debug $slipwayd_args >"$rt_log" 2>&1 &
+		--metrics-address 127.0.0.1:0 --log-level debug $slipwayd_args >"$rt_log" 2>&1 &
 	rt_pid=$!
 	watch_containerd "$work/sw-run/containerd/containerd.sock" || { tail -n 50 "$rt_log" >&2; return 1; }
 	wait_for "$rt_sock" 120 || { tail -n 50 "$rt_log" >&2; return 1; }
@@ -628,11 +629,12 @@ run_measure() {
 }
 
 # start_profiling DIR: back-to-back 5 s CPU profiles and execution traces
-# of slipwayd (its --pprof-address, read from its log) until stop_profiling.
+# of slipwayd (pprof on its metrics listener, whose address is in its log)
+# until stop_profiling.
 start_profiling() {
 	local dir=$1 addr
 	mkdir -p "$dir"
-	addr=$(grep 'serving pprof' "$rt_log" | grep -o '127\.0\.0\.1:[0-9]*' | tail -n1) || true
+	addr=$(grep 'serving metrics.*pprof=true' "$rt_log" | grep -o '127\.0\.0\.1:[0-9]*' | tail -n1) || true
 	[[ -n $addr ]] || { log "no pprof address in the slipwayd log; not profiling"; return 0; }
 	rm -f "$dir/.stop"
 	local kind

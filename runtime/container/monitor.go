@@ -185,6 +185,9 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 			}
 			return true
 		})
+		if err == nil && changed && reason == ReasonOOMKilled {
+			r.opts.Metrics.OOMKill()
+		}
 		if err == nil && changed && !r.stopped() {
 			r.hooks().Notify(ctx, Stopped, c)
 		}
@@ -348,7 +351,9 @@ func (r *Runtime) deleteStaleTask(ctx context.Context, id string) error {
 // nothing, but any wait broken meanwhile is re-armed and any record write
 // that failed is retried.
 func (r *Runtime) WatchContainerd(ctx context.Context, every time.Duration) {
-	up := true
+	// up is whether containerd answered at the last tick; reconciled is
+	// whether Reconcile succeeded since it last came back.
+	up, reconciled := true, true
 	for {
 		select {
 		case <-ctx.Done():
@@ -358,14 +363,21 @@ func (r *Runtime) WatchContainerd(ctx context.Context, every time.Duration) {
 		pingCtx, cancel := context.WithTimeout(ctx, every)
 		serving, err := r.opts.Client.IsServing(pingCtx)
 		cancel()
-		now := err == nil && serving
-		if now && !up {
+		switch answering := err == nil && serving; {
+		case !answering:
+			up = false
+			continue
+		case !up:
+			up, reconciled = true, false
+			r.opts.Metrics.ContainerdReconnected()
 			log.G(ctx).Info("containerd answers again; reconciling containers")
-			if err := r.Reconcile(ctx); err != nil {
-				log.G(ctx).WithError(err).Warn("reconciling containers")
-				now = false // try again at the next tick
-			}
 		}
-		up = now
+		if !reconciled {
+			if err := r.Reconcile(ctx); err != nil {
+				log.G(ctx).WithError(err).Warn("reconciling containers (retried at the next tick)")
+				continue
+			}
+			reconciled = true
+		}
 	}
 }

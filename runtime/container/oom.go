@@ -59,13 +59,19 @@ func (r *Runtime) markOOM(ctx context.Context, id string) {
 	if running {
 		return
 	}
+	changed := false
 	_, err := r.opts.Store.Modify(ctx, id, func(c *Container) bool {
+		changed = false
 		if c.State != runtimeapi.ContainerState_CONTAINER_EXITED || c.Reason == ReasonOOMKilled {
 			return false
 		}
 		c.Reason = ReasonOOMKilled
+		changed = true
 		return true
 	})
+	if err == nil && changed {
+		r.opts.Metrics.OOMKill()
+	}
 	if err != nil && !errdefs.IsNotFound(err) {
 		log.G(ctx).WithError(err).WithField("containerid", id).Warn("recording OOM kill")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/sys/signal"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/keylock"
+	"github.com/slipway-dev/slipway/runtime/metrics"
 	"github.com/slipway-dev/slipway/runtime/names"
 	"github.com/slipway-dev/slipway/runtime/timing"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -46,6 +47,9 @@ type Options struct {
 	ImageVolumes ImageVolumes
 	// Hooks are NRI's; nil runs none.
 	Hooks Hooks
+	// Metrics counts OOM kills and containerd reconnects; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Runtime creates, starts, stops and removes containers and records how

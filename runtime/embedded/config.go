@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/slipway-dev/slipway/runtime/metrics"
 )
 
 // Config describes the embedded containerd.
@@ -22,6 +24,8 @@ type Config struct {
 	State string
 	// LogLevel is containerd's log level; empty means "info".
 	LogLevel string
+	// Metrics counts restarts; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Address is the containerd gRPC socket.

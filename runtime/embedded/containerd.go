@@ -187,6 +187,7 @@ func (d *Containerd) supervise(ctx context.Context, exited <-chan struct{}) {
 		}
 		var err error
 		started = time.Now()
+		d.cfg.Metrics.ContainerdRestarted()
 		if exited, err = d.spawn(ctx); err != nil {
 			log.G(ctx).WithError(err).Error("restarting containerd")
 			closed := make(chan struct{})

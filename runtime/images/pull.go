@@ -41,6 +41,7 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 		return Image{}, err
 	}
 	name := named.String()
+	start := time.Now()
 	spans := timing.Start(ctx, "PullImage")
 	defer spans.End()
 	unlock, err := s.repos.Lock(ctx, repository(named))
@@ -94,7 +95,11 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 		}
 	}
 	spans.Step("index")
-	return s.index.Get(name)
+	pulled, err := s.index.Get(name)
+	if err == nil {
+		s.opts.Metrics.ObservePull(time.Since(start))
+	}
+	return pulled, err
 }
 
 // putRecord creates rec, or updates its target when the name exists.
@@ -118,7 +123,10 @@ func (s *Service) resolver(ctx context.Context, creds Credentials) remotes.Resol
 	if s.opts.HostsDir != "" {
 		opts.HostDir = config.HostDirFromRoot(s.opts.HostsDir)
 	}
-	return docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, opts)})
+	return countingResolver{
+		Resolver: docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, opts)}),
+		add:      s.opts.Metrics.AddPulledBytes,
+	}
 }
 
 // classifyPullError gives registry auth failures an errdefs class, so the

@@ -3,13 +3,14 @@ package images
 import (
 	"context"
 	"fmt"
-	"github.com/slipway-dev/slipway/runtime/keylock"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
+	"github.com/slipway-dev/slipway/runtime/keylock"
+	"github.com/slipway-dev/slipway/runtime/metrics"
 	"github.com/slipway-dev/slipway/runtime/timing"
 )
 
@@ -24,6 +25,8 @@ type Options struct {
 	HostsDir string
 	// MaxConcurrentDownloads bounds layer downloads per pull; 0 means 3.
 	MaxConcurrentDownloads int
+	// Metrics records pull durations and bytes; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Service pulls, lists, inspects and removes images in one containerd

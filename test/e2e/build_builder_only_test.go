@@ -35,7 +35,7 @@ func startBuilderOnly(ctx context.Context) *builderOnly {
 	// The suite's hosts directory sits beside the suite daemon's root.
 	hostsDir := filepath.Join(filepath.Dir(daemon.root), "certs.d")
 	b.cmd = exec.Command(os.Getenv("SLIPWAYD_BIN"), "--builder-only", "--root", filepath.Join(work, "root"),
-		"--state", b.state, "--registry-config-path", hostsDir, "--log-level", "debug")
+		"--state", b.state, "--registry-config-path", hostsDir, "--metrics-address", "127.0.0.1:0", "--log-level", "debug")
 	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
 	Expect(b.cmd.Start()).To(Succeed())
 	DeferCleanup(func() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,7 +40,7 @@ var _ = Describe("Streaming server exposure", func() {
 		listeners := tcpListeners(daemon.cmd.Process.Pid)
 		Expect(listeners).NotTo(BeEmpty(), "slipwayd listens on TCP for streaming")
 		for _, l := range listeners {
-			Expect(l.IsLoopback()).To(BeTrue(), "slipwayd listens on %v", l)
+			Expect(l.IP.IsLoopback()).To(BeTrue(), "slipwayd listens on %v", l.String())
 		}
 	})
 
@@ -49,7 +50,7 @@ var _ = Describe("Streaming server exposure", func() {
 		for _, address := range []string{"0.0.0.0:0", "[::]:0", ":10010", "10.255.255.1:0"} {
 			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			cmd := exec.CommandContext(ctx, bin, "--root", filepath.Join(work, "root"), "--state", filepath.Join(work, "run"),
-				"--cni-conf-dir", filepath.Join(work, "net.d"), "--builder=false", "--streaming-address", address)
+				"--cni-conf-dir", filepath.Join(work, "net.d"), "--builder=false", "--metrics-address", "127.0.0.1:0", "--streaming-address", address)
 			// Were it to start, let it stop its containerd.
 			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 			cmd.WaitDelay = 15 * time.Second
@@ -67,7 +68,7 @@ var _ = Describe("Streaming server exposure", func() {
 
 // tcpListeners are the addresses of the TCP sockets in LISTEN state that
 // process pid holds, from /proc/PID/net/tcp{,6} and its file descriptors.
-func tcpListeners(pid int) []net.IP {
+func tcpListeners(pid int) []net.TCPAddr {
 	GinkgoHelper()
 	inodes := map[string]bool{}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -78,7 +79,7 @@ func tcpListeners(pid int) []net.IP {
 			inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
 		}
 	}
-	var ips []net.IP
+	var addrs []net.TCPAddr
 	for _, file := range []string{"tcp", "tcp6"} {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, file))
 		Expect(err).NotTo(HaveOccurred())
@@ -88,10 +89,13 @@ func tcpListeners(pid int) []net.IP {
 			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] {
 				continue
 			}
-			ips = append(ips, procNetIP(strings.Split(f[1], ":")[0]))
+			ipHex, portHex, _ := strings.Cut(f[1], ":")
+			port, err := strconv.ParseUint(portHex, 16, 16)
+			Expect(err).NotTo(HaveOccurred())
+			addrs = append(addrs, net.TCPAddr{IP: procNetIP(ipHex), Port: int(port)})
 		}
 	}
-	return ips
+	return addrs
 }
 
 // procNetIP decodes an address of /proc/net/tcp{,6}: 32-bit words in host

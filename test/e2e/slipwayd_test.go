@@ -45,7 +45,7 @@ func startSlipwayd(ctx context.Context, work, hostsDir, cniConfDir string, extra
 	Expect(err).NotTo(HaveOccurred())
 	d.log = logFile
 	d.args = []string{bin, "--root", d.root, "--state", d.state,
-		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--log-level", "debug"}
+		"--registry-config-path", hostsDir, "--cni-conf-dir", cniConfDir, "--metrics-address", "127.0.0.1:0", "--log-level", "debug"}
 	d.args = append(d.args, extra...)
 	d.start()
 	DeferCleanup(func() {

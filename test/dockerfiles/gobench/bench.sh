@@ -41,7 +41,7 @@ start_slipwayd() {
 	local d=$1; shift
 	mkdir -p "$d"
 	"$BIN/slipwayd" --root "$d/root" --state "$d/run" --registry-config-path "$work/certs.d" \
-		--cni-conf-dir "$work/cni" "$@" >"$d/slipwayd.log" 2>&1 &
+		--cni-conf-dir "$work/cni" --metrics-address 127.0.0.1:0 "$@" >"$d/slipwayd.log" 2>&1 &
 	echo $! >"$d/pid"
 	for _ in $(seq 300); do [[ -S $d/run/containerd/containerd.sock ]] && break; sleep 0.1; done
 	if [[ " $* " != *" --builder=false "* ]]; then
