@@ -114,6 +114,10 @@ var _ = Describe("The slipwayd image", Ordered, func() {
 		Expect(chart.Privileged).To(BeTrue())
 		Expect(chart.ConfigTOML).To(ContainSubstring(`tcp_address = "127.0.0.1:` + strconv.Itoa(port) + `"`))
 		Expect(chart.ContainerPort).To(BeEquivalentTo(port))
+		// The pod is on the node's network here, where slipwayd's default
+		// metrics address (127.0.0.1:9898, the pod's own loopback in the
+		// chart's pod network) may be another slipwayd's: take a free port.
+		chart.Args = append(chart.Args, "--metrics-address", "127.0.0.1:0")
 
 		// The chart's volumes: ROOT (its PVC) on a host directory, STATE
 		// (its emptyDir), the ConfigMap's config.toml, the registry hosts
