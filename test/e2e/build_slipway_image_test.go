@@ -171,7 +171,10 @@ var _ = Describe("The slipwayd image", Ordered, func() {
 			"--progress=plain", "-o", "type=local,dest="+filepath.Join(work, "refused"), buildContext)
 		Expect(noClientCert.err).To(HaveOccurred(), "a client without a certificate is refused")
 		GinkgoWriter.Printf("without a client certificate:\n%s\n", tail(noClientCert.stderr, 5))
-		Expect(noClientCert.stderr).To(ContainSubstring("certificate required"), "refused by the TLS handshake")
+		// With TLS 1.3 the client may write before the server's "certificate
+		// required" alert arrives, and then sees a broken pipe instead: the
+		// message is not asserted, only that nothing was built.
+		Expect(filepath.Join(work, "refused")).NotTo(BeAnExistingFile())
 
 		// Stopped as kubelet stops it: SIGTERM, the chart's grace period.
 		_, err = runtimeSvc.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: chart.TerminationSecs})
