@@ -6,9 +6,15 @@ LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# make image: the image's name (the chart's default), its tag (the chart's
+# appVersion, slipwayd's version) and the builder that builds it.
+IMAGE         ?= ghcr.io/slipway-dev/slipwayd
+IMAGE_TAG     ?= $(shell sed -n 's/^var version = "\(.*\)"$$/\1/p' cmd/slipwayd/main.go)
+BUILDER_ADDR  ?= unix:///run/slipway/buildkit.sock
+IMAGE_BUILD_FLAGS ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit fuzz e2e critest critest-websocket chart-test install install-test lint clean bench
+.PHONY: help build deps run test unit fuzz e2e e2e-kubelet critest critest-websocket chart-test install install-test lint clean bench image
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -17,13 +23,18 @@ build: ## build slipwayd, slipway and slipway-infra into ./bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/slipwayd ./cmd/slipway
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/ ./cmd/slipway-infra ./cmd/slipway-logger
 
-deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, critest, buildctl for the build e2e)
-	INSTALL_BUILDKIT=1 bash hack/install-deps.sh
+deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, critest, buildctl for the build e2e, kubelet for e2e-kubelet)
+	INSTALL_BUILDKIT=1 INSTALL_KUBELET=1 bash hack/install-deps.sh
+
+image: build ## build the slipwayd image with `slipway build` on a running slipwayd (BUILDER_ADDR, IMAGE_BUILD_FLAGS; IMAGE, IMAGE_TAG; PUSH=1 pushes it)
+	bash hack/image/context.sh $(BIN)/image-context
+	$(BIN)/slipway build --addr $(BUILDER_ADDR) -f hack/image/Dockerfile --build-arg VERSION=$(VERSION) \
+		-t $(IMAGE):$(IMAGE_TAG) $(if $(PUSH),--push) $(IMAGE_BUILD_FLAGS) $(BIN)/image-context
 
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd
 
-test: lint unit fuzz chart-test install-test e2e critest-websocket critest ## everything CI runs: lint, unit tests, brief fuzzing, the Helm chart check, the install check, e2e suites (faults and a 2-minute soak included), critest Streaming over websocket, the whole critest suite
+test: lint unit fuzz chart-test install-test e2e e2e-kubelet critest-websocket critest ## everything CI runs: lint, unit tests, brief fuzzing, the Helm chart check, the install check, e2e suites (faults and a 2-minute soak included), the kubelet suite, critest Streaming over websocket, the whole critest suite
 
 unit: ## unit tests
 	$(GO) test -count=1 $(UNIT_PKGS)
@@ -32,7 +43,10 @@ fuzz: ## each fuzz target briefly (FUZZTIME, default 10s): CRI request validatio
 	bash hack/fuzz.sh $(or $(FUZZTIME),10s)
 
 e2e: build ## end-to-end suites against a real slipwayd and containerd (as root)
-	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway $(GO) test -count=1 -timeout 30m ./test/e2e/... -ginkgo.v
+	SLIPWAYD_BIN=$(BIN)/slipwayd SLIPWAY_BIN=$(BIN)/slipway $(GO) test -count=1 -timeout 30m $$($(GO) list ./test/e2e/... | grep -v /test/e2e/kubelet) -ginkgo.v
+
+e2e-kubelet: build ## a real kubelet v1.37.2 (make deps) with static pods on a fresh slipwayd: probes, restarts, logs, exec, port-forward, stats, teardown (as root)
+	SLIPWAYD_BIN=$(BIN)/slipwayd KUBELET_BIN=$(or $(KUBELET_BIN),/usr/local/bin/kubelet) $(GO) test -count=1 -timeout 30m ./test/e2e/kubelet/ -ginkgo.v
 
 critest: build ## critest against slipwayd with the test registry; FOCUS=regexp narrows it
 	bash hack/critest.sh $(BIN)/slipwayd "$(FOCUS)"

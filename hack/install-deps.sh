@@ -12,6 +12,9 @@ RUNC_VERSION=v1.5.2
 CNI_PLUGINS_VERSION=v1.10.0
 CRI_TOOLS_VERSION=v1.37.0
 BUILDKIT_VERSION=v0.34.2
+# kubelet for the kubelet e2e suite, built through the wrapper module in
+# hack/kubelet (its go.mod pins the Kubernetes version and its staging modules).
+KUBELET_VERSION=v1.37.2
 # helm renders and lints charts/slipway-builder (hack/chart-test.sh). The
 # ldflags are helm's release ones: its version, and the Kubernetes version of
 # its client-go (v0.37) as the default for `helm template` and lint.
@@ -97,6 +100,34 @@ install_buildkit() {
 	(cd "$dir" && GOFLAGS=-mod=mod go build -o "$BIN_DIR/" ./cmd/buildkitd ./cmd/buildctl)
 }
 
+# install_kubelet builds cmd/kubelet through hack/kubelet (go version -m
+# still names k8s.io/kubernetes, the main package's module, as "mod"). The
+# ldflags stamp the version that `kubelet --version` and the node status
+# report, as Kubernetes' release build does.
+install_kubelet() {
+	if has_module_version "$BIN_DIR/kubelet" k8s.io/kubernetes "$KUBELET_VERSION"; then
+		return
+	fi
+	local dir
+	dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/kubelet" && pwd)
+	local have
+	have=$(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+	if [[ $have != "$KUBELET_VERSION" ]]; then
+		log "$dir/go.mod requires k8s.io/kubernetes $have, not $KUBELET_VERSION"
+		exit 1
+	fi
+	log "building kubelet@$KUBELET_VERSION"
+	local minor=${KUBELET_VERSION#v1.}
+	minor=${minor%%.*}
+	local v=k8s.io/component-base/version
+	local ldflags="-s -w -X $v.gitVersion=$KUBELET_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+	local tmp
+	tmp=$(mktemp -d)
+	(cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/kubelet" k8s.io/kubernetes/cmd/kubelet)
+	install -D -m 0755 "$tmp/kubelet" "$BIN_DIR/kubelet"
+	rm -rf "$tmp"
+}
+
 main() {
 	command -v go >/dev/null || { log "go is required"; exit 1; }
 	local only=${1:-}
@@ -123,6 +154,9 @@ main() {
 	go_install "$BIN_DIR" helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm -ldflags "$HELM_LDFLAGS"
 	if [[ ${INSTALL_BUILDKIT:-0} == 1 ]]; then
 		install_buildkit
+	fi
+	if [[ ${INSTALL_KUBELET:-0} == 1 ]]; then
+		install_kubelet
 	fi
 	log "all pinned tools installed"
 }

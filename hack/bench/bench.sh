@@ -69,12 +69,17 @@ for s in "${list[@]}"; do
 	want[$s]=1
 done
 ((kubelet)) && want[kubelet]=1
+no_kubelet=''
 if [[ -n ${want[kubelet]:-} ]] && ! command -v kubelet >/dev/null; then
 	# make deps builds it; a tree whose install-deps.sh does not know
-	# INSTALL_KUBELET cannot.
-	grep -q INSTALL_KUBELET hack/install-deps.sh || die "kubelet not in PATH and hack/install-deps.sh cannot build it"
-	log "kubelet not in PATH: building it (INSTALL_KUBELET=1 hack/install-deps.sh)"
-	INSTALL_KUBELET=1 bash hack/install-deps.sh || die "building kubelet failed"
+	# INSTALL_KUBELET cannot, and then the section says so instead of running.
+	if grep -q INSTALL_KUBELET hack/install-deps.sh; then
+		log "kubelet not in PATH: building it (INSTALL_KUBELET=1 hack/install-deps.sh)"
+		INSTALL_KUBELET=1 bash hack/install-deps.sh || die "building kubelet failed"
+	else
+		no_kubelet="no kubelet in PATH, and this tree's hack/install-deps.sh cannot build one"
+		log "kubelet section skipped: $no_kubelet"
+	fi
 fi
 
 pieces=$(mktemp -d /tmp/slipway-benchmd.XXXXXX)
@@ -128,7 +133,7 @@ cgroup=v1
 	bk=$(modver "$(command -v buildkitd 2>/dev/null || echo /nonexistent)" github.com/moby/buildkit) || bk=""
 	[[ -z $bk || $bk == '(devel)' ]] && bk="$(sed -n 's/^BUILDKIT_VERSION=//p' hack/install-deps.sh) (as pinned by hack/install-deps.sh)"
 	echo "| buildkit (buildkitd, and slipwayd's embedded one) | $bk; slipwayd's: $(awk '$1 == "github.com/moby/buildkit" {print $2}' go.mod) |"
-	if [[ -n ${want[kubelet]:-} ]]; then
+	if [[ -n ${want[kubelet]:-} && -z $no_kubelet ]]; then
 		kv=$(go version -m "$(command -v kubelet)" 2>/dev/null | awk '($1 == "dep" || $1 == "mod") && $2 == "k8s.io/kubernetes" {print $3}')
 		echo "| kubelet | ${kv:-$(kubelet --version 2>/dev/null | awk '{print $2}')} |"
 	fi
@@ -169,7 +174,9 @@ fi
 if [[ -n ${want[build]:-} ]]; then
 	piece 30-build bash hack/bench/build.sh --rounds "$rounds" --out "$pieces/30-build.md"
 fi
-if [[ -n ${want[kubelet]:-} ]]; then
+if [[ -n $no_kubelet ]]; then
+	printf '## kubelet\n\nNot measured in this run: %s.\n\n' "$no_kubelet" >"$pieces/40-kubelet.md"
+elif [[ -n ${want[kubelet]:-} ]]; then
 	piece 40-kubelet bash hack/bench/cri.sh --no-build --rounds "$rounds" --sections kubelet --out "$pieces/40-kubelet.md"
 	[[ -f $pieces/40-kubelet.md ]] && sed -i '1,/^Sections:/d' "$pieces/40-kubelet.md"
 fi

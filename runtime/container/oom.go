@@ -11,6 +11,13 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
+// oomResubscribeEvery is how soon WatchOOM subscribes again after its
+// stream broke. containerd keeps no events for late subscribers: an OOM
+// kill in the gap after a containerd restart would be reported as Error,
+// so the gap is kept short (it was 1 s, and a pod started right after a
+// restart lost its OOMKilled reason).
+const oomResubscribeEvery = 100 * time.Millisecond
+
 // WatchOOM records containerd's OOM events so the exits they cause are
 // reported as OOMKilled. It runs until ctx is done, resubscribing after
 // the stream breaks (containerd restarted).
@@ -19,7 +26,7 @@ func (r *Runtime) WatchOOM(ctx context.Context, namespace string) {
 		r.watchOOMOnce(ctx, namespace)
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+		case <-time.After(oomResubscribeEvery):
 		}
 	}
 }

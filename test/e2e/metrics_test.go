@@ -233,6 +233,33 @@ var _ = Describe("Metrics", func() {
 		Expect(listenersOnPort(daemon.cmd.Process.Pid, port)).To(Equal([]string{addr}))
 	})
 
+	It("count OOM kills and restarts of the embedded containerd", func(ctx SpecContext) {
+		addr := metricsAddress(daemon.log.Name())
+		before := scrape(ctx, addr)
+
+		pod := runTestPod(ctx, "metrics-oom")
+		config := containerConfig("hog", "tail /dev/zero")
+		config.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}
+		Expect(waitExited(ctx, runContainer(ctx, pod, config)).Reason).To(Equal("OOMKilled"))
+		// The monitor counts the kill just after it records the exit.
+		Eventually(func() float64 {
+			return scrape(ctx, addr)[`slipway_container_oom_kills_total`] - before[`slipway_container_oom_kills_total`]
+		}).WithTimeout(10 * time.Second).WithPolling(50 * time.Millisecond).Should(Equal(1.0))
+
+		pid := daemon.containerdPid()
+		Expect(pid).To(BeNumerically(">", 0))
+		Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
+		// The restart is counted before the new containerd's pid is written.
+		Eventually(daemon.containerdPid).WithTimeout(30 * time.Second).WithPolling(50 * time.Millisecond).ShouldNot(Or(Equal(pid), BeZero()))
+		Expect(scrape(ctx, addr)[`slipway_containerd_restarts_total`] - before[`slipway_containerd_restarts_total`]).To(Equal(1.0))
+		Eventually(runtimeReady).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(BeTrue())
+		// /readyz follows containerd back.
+		Eventually(func() int {
+			code, _ := httpGet(ctx, "http://"+addr+"/readyz")
+			return code
+		}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(http.StatusOK))
+	})
+
 	It("listen on 127.0.0.1:9898 only by default, never on every interface", func(ctx SpecContext) {
 		// A builder-only slipwayd with the default metrics address, in a
 		// network namespace of its own: the default port cannot collide
