@@ -6,9 +6,15 @@ LDFLAGS := -X main.version=$(VERSION)
 FOCUS   ?=
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# make image: the image's name (the chart's default), its tag (the chart's
+# appVersion, slipwayd's version) and the builder that builds it.
+IMAGE         ?= ghcr.io/slipway-dev/slipwayd
+IMAGE_TAG     ?= $(shell sed -n 's/^var version = "\(.*\)"$$/\1/p' cmd/slipwayd/main.go)
+BUILDER_ADDR  ?= unix:///run/slipway/buildkit.sock
+IMAGE_BUILD_FLAGS ?=
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: help build deps run test unit fuzz e2e e2e-kubelet critest critest-websocket chart-test install install-test lint clean bench
+.PHONY: help build deps run test unit fuzz e2e e2e-kubelet critest critest-websocket chart-test install install-test lint clean bench image
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -19,6 +25,11 @@ build: ## build slipwayd, slipway and slipway-infra into ./bin
 
 deps: ## install the pinned tools (containerd, runc, CNI plugins, crictl, critest, buildctl for the build e2e, kubelet for e2e-kubelet)
 	INSTALL_BUILDKIT=1 INSTALL_KUBELET=1 bash hack/install-deps.sh
+
+image: build ## build the slipwayd image with `slipway build` on a running slipwayd (BUILDER_ADDR, IMAGE_BUILD_FLAGS; IMAGE, IMAGE_TAG; PUSH=1 pushes it)
+	bash hack/image/context.sh $(BIN)/image-context
+	$(BIN)/slipway build --addr $(BUILDER_ADDR) -f hack/image/Dockerfile --build-arg VERSION=$(VERSION) \
+		-t $(IMAGE):$(IMAGE_TAG) $(if $(PUSH),--push) $(IMAGE_BUILD_FLAGS) $(BIN)/image-context
 
 run: build ## run slipwayd with its embedded defaults (as root)
 	$(BIN)/slipwayd

@@ -113,10 +113,10 @@ check() { # NAME [chart-test flags...]
 	"$TMP/chart-test" -rendered "$TMP/$name.yaml" -namespace "$NS" -app-version "$app_version" -out "$TMP/$name" "$@" ||
 		fail "$name: rendered objects"
 }
-check default -image "slipwayd:$app_version" -probe tcp -pvc=true -generated-tls=true -port 1234
+check default -image "ghcr.io/slipway-dev/slipwayd:$app_version" -probe tcp -pvc=true -generated-tls=true -port 1234
 check full -image registry.ci.internal/slipway/slipwayd:test -probe buildctl -pvc=true -generated-tls=true -port 1234 \
 	-hosts docker.io,registry.ci.internal:5000 -tls-names builder.ci.internal,10.0.0.10 -scheduling
-check existing -image "slipwayd:$app_version" -probe tcp -pvc=false -generated-tls=false -port 8372
+check existing -image "ghcr.io/slipway-dev/slipwayd:$app_version" -probe tcp -pvc=false -generated-tls=false -port 8372
 
 # --- 3. slipwayd reads the rendered configs ---------------------------------
 BIN=$TMP/bin

@@ -60,6 +60,11 @@ func run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("connecting to containerd at %s: %w", address, err)
 	}
 	defer client.Close()
+	if cfg.Containerd.Address != "" && !cfg.Builder.Only {
+		if err := checkNoContainerdCRI(ctx, client.IntrospectionService(), address, cfg.CRI.Namespace); err != nil {
+			return err
+		}
+	}
 
 	health := containerdHealth{client}
 	builder, err := startBuilder(ctx, cfg, address, m)
