@@ -149,6 +149,9 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	oomed := r.oomed[id]
 	delete(r.oomed, id)
 	r.mu.Unlock()
+	if !oomed && code == sigkillExit && message == "" {
+		oomed = r.oomKilledByCgroup(ctx, id)
+	}
 	reason := ReasonError
 	switch {
 	case oomed:

@@ -8,14 +8,14 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	"github.com/slipway-dev/slipway/runtime/cgroupstats"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // oomResubscribeEvery is how soon WatchOOM subscribes again after its
-// stream broke. containerd keeps no events for late subscribers: an OOM
-// kill in the gap after a containerd restart would be reported as Error,
-// so the gap is kept short (it was 1 s, and a pod started right after a
-// restart lost its OOMKilled reason).
+// stream broke. containerd keeps no events for late subscribers, so an OOM
+// kill in the gap after a containerd restart has no event; the exit
+// monitor then finds it in the cgroup's count (oomKilledByCgroup).
 const oomResubscribeEvery = 100 * time.Millisecond
 
 // WatchOOM records containerd's OOM events so the exits they cause are
@@ -82,4 +82,27 @@ func (r *Runtime) markOOM(ctx context.Context, id string) {
 	if err != nil && !errdefs.IsNotFound(err) {
 		log.G(ctx).WithError(err).WithField("containerid", id).Warn("recording OOM kill")
 	}
+}
+
+// sigkillExit is the exit code of a process ended by SIGKILL, as the OOM
+// killer ends it.
+const sigkillExit = 128 + 9
+
+// oomKilledByCgroup tells whether the OOM killer has ended a process of the
+// container's cgroup. An exit monitor asks it for a SIGKILLed container no
+// TaskOOM event flagged: containerd keeps no events for late subscribers,
+// so an OOM kill while WatchOOM resubscribes (after a containerd restart)
+// has no event, but the cgroup, which lives until the task is deleted,
+// still counts it.
+func (r *Runtime) oomKilledByCgroup(ctx context.Context, id string) bool {
+	c, err := r.opts.Store.Get(id)
+	if err != nil || c.CgroupsPath == "" {
+		return false
+	}
+	n, err := cgroupstats.OOMKills(c.CgroupsPath, r.opts.SystemdCgroup)
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("containerid", id).Debug("reading the cgroup's OOM kill count")
+		return false
+	}
+	return n > 0
 }
