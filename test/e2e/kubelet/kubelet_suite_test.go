@@ -8,6 +8,7 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,15 +79,36 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	DeferCleanup(expectNodeClean)
 })
 
-// A failed spec shows what kubelet and slipwayd logged last.
-var _ = AfterEach(func() {
+// A failed spec shows what kubelet and slipwayd logged last, and keeps
+// both whole logs (with what the CRI lists then) in a directory that
+// outlives the suite, for the post-mortem.
+var _ = AfterEach(func(ctx context.Context) {
 	if !CurrentSpecReport().Failed() {
 		return
+	}
+	kept, err := os.MkdirTemp("", "slipway-kubelet-e2e-failed-")
+	if err != nil {
+		kept = ""
 	}
 	for _, f := range []string{node.logPath, daemon.log.Name()} {
 		b, _ := os.ReadFile(f)
 		GinkgoWriter.Printf("%s:\n%s\n", f, tail(string(b), 150))
+		if kept != "" {
+			_ = os.WriteFile(filepath.Join(kept, filepath.Base(f)), b, 0o600)
+		}
 	}
+	if kept == "" {
+		return
+	}
+	if resp, err := runtimeSvc.ListContainers(ctx, &runtimeapi.ListContainersRequest{}); err == nil {
+		var b strings.Builder
+		for _, c := range resp.Containers {
+			fmt.Fprintf(&b, "%s %s attempt=%d state=%s pod=%s uid=%s\n", c.Id, c.Metadata.GetName(), c.Metadata.GetAttempt(),
+				c.State, c.PodSandboxId, c.Labels[podUIDLabel])
+		}
+		_ = os.WriteFile(filepath.Join(kept, "containers.txt"), []byte(b.String()), 0o600)
+	}
+	GinkgoWriter.Printf("whole logs kept in %s\n", kept)
 })
 
 // unmountUnder lazily unmounts every mount at or below dir, deepest first.
