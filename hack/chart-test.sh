@@ -36,33 +36,9 @@ log "$("$HELM" version --short)"
 
 TMP=$(mktemp -d /tmp/chart-test.XXXXXX)
 SLIPWAYD_PID=
-cleanup() {
-	local rc=$?
-	if [[ -n $SLIPWAYD_PID ]] && kill -0 "$SLIPWAYD_PID" 2>/dev/null; then
-		kill -TERM "$SLIPWAYD_PID" 2>/dev/null || true
-		wait "$SLIPWAYD_PID" 2>/dev/null || true
-	fi
-	# slipwayd's containerd ends with it (Pdeathsig); make sure of it.
-	local pidfile=$TMP/live/state/containerd/containerd.pid
-	if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-		kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
-	fi
-	local m
-	for m in $(findmnt -rn -o TARGET 2>/dev/null | grep "^$TMP/" | sort -r); do
-		umount -l "$m" 2>/dev/null || true
-	done
-	if ((rc != 0)) && [[ -f $TMP/live/slipwayd.log ]]; then
-		log "slipwayd's log:"
-		tail -n 40 "$TMP/live/slipwayd.log" >&2
-	fi
-	if [[ ${KEEP:-0} == 1 ]]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
+# shellcheck source=hack/live-slipwayd.sh
+source hack/live-slipwayd.sh
+trap live_cleanup EXIT
 
 # --- 1. lint and render --------------------------------------------------
 app_version=$(sed -n 's/^var version = "\(.*\)"$/\1/p' cmd/slipwayd/main.go)

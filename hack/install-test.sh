@@ -33,33 +33,9 @@ fail() {
 
 TMP=$(mktemp -d /tmp/install-test.XXXXXX)
 SLIPWAYD_PID=
-cleanup() {
-	local rc=$?
-	if [[ -n $SLIPWAYD_PID ]] && kill -0 "$SLIPWAYD_PID" 2>/dev/null; then
-		kill -TERM "$SLIPWAYD_PID" 2>/dev/null || true
-		wait "$SLIPWAYD_PID" 2>/dev/null || true
-	fi
-	# slipwayd's containerd ends with it (Pdeathsig); make sure of it.
-	local pidfile=$TMP/live/state/containerd/containerd.pid
-	if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-		kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
-	fi
-	local m
-	for m in $(findmnt -rn -o TARGET 2>/dev/null | grep "^$TMP/" | sort -r); do
-		umount -l "$m" 2>/dev/null || true
-	done
-	if ((rc != 0)) && [[ -f $TMP/live/slipwayd.log ]]; then
-		log "slipwayd's log:"
-		tail -n 40 "$TMP/live/slipwayd.log" >&2
-	fi
-	if [[ ${KEEP:-0} == 1 ]]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
+# shellcheck source=hack/live-slipwayd.sh
+source hack/live-slipwayd.sh
+trap live_cleanup EXIT
 
 for b in "${BINARIES[@]}"; do
 	[[ -x $BIN/$b ]] || fail "$BIN/$b is missing: run make build"
