@@ -16,7 +16,14 @@
 #               loopback registry, and crictl pulls it through containerd's
 #               own CRI and starts the pod there.
 #
-#   bash hack/bench/build.sh [--rounds 2] [--out FILE.md] [--keep]
+#   bash hack/bench/build.sh [--rounds 2] [--out FILE.md] [--keep] [--profile DIR]
+#
+# --profile DIR starts slipwayd with --metrics-pprof and, while each kind of
+# build runs on it, saves back-to-back 5 s CPU profiles and execution traces
+# of slipwayd into DIR/round-N/KIND/ (cpu-*.pprof merged into cpu.pprof with
+# a cpu-top.txt summary; trace-*.out for `go tool trace`), and the CPU time
+# (user+system, in clock ticks) that slipwayd and its containerd, or
+# buildkitd and its containerd, spent on each kind into DIR/daemon-cpu.txt.
 #
 # The Go toolchain image (golang:1.26) is made offline from the host's
 # GOROOT (test/dockerfiles/gobench/golang.Dockerfile) and pushed to the
@@ -32,6 +39,7 @@ repo=$PWD
 rounds=2
 out=''
 keep=0
+profile_dir=''
 usage() { sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "build.sh: $*" >&2; exit 1; }
 log() { echo "build.sh: $*" >&2; }
@@ -40,6 +48,7 @@ while (($#)); do
 	--rounds) rounds=${2:?}; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
 	--keep) keep=1; shift ;;
+	--profile) profile_dir=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -49,6 +58,10 @@ done
 for tool in buildkitd buildctl containerd crictl runc; do
 	command -v "$tool" >/dev/null || die "$tool not found (make deps; INSTALL_BUILDKIT=1 for buildkitd)"
 done
+if [[ -n $profile_dir ]]; then
+	mkdir -p "$profile_dir" && profile_dir=$(realpath "$profile_dir")
+	command -v curl >/dev/null || die "--profile needs curl"
+fi
 BIN=${BIN:-$repo/bin}
 [[ -x $BIN/slipwayd && -x $BIN/slipway ]] || die "$BIN/slipwayd or $BIN/slipway missing: make build"
 # shellcheck source=hack/bench/containerd-config.sh
@@ -57,6 +70,8 @@ source "$repo/hack/bench/containerd-config.sh"
 work=$(mktemp -d /tmp/slipway-buildbench.XXXXXX)
 [[ -n $out ]] || out=$work.md
 pids=() # long-running processes started here, in start order
+prof_pids=() # the --profile collectors going on
+daemons=() # the build daemon and its containerd, for --profile's CPU times
 
 stop_pid() {
 	local pid=$1 i
@@ -93,6 +108,8 @@ stop_all() {
 	fi
 	cri_sock=''
 	local i
+	for i in "${prof_pids[@]}"; do kill "$i" 2>/dev/null || true; wait "$i" 2>/dev/null || true; done
+	prof_pids=() daemons=()
 	for ((i = ${#pids[@]} - 1; i >= 1; i--)); do stop_pid "${pids[i]}"; done
 	pids=("${pids[@]:0:1}") # the registry stays
 	kill_my_shims
@@ -144,12 +161,19 @@ start_slipwayd() {
 	local d=$work/$1
 	shift
 	mkdir -p "$d"
+	[[ -n $profile_dir ]] && set -- --metrics-pprof "$@"
 	"$BIN/slipwayd" --root "$d/root" --state "$d/run" --registry-config-path "$work/certs.d" \
 		--cni-conf-dir "$work/cni" --cgroup-driver cgroupfs --metrics-address 127.0.0.1:0 "$@" >"$d/slipwayd.log" 2>&1 &
 	pids+=($!)
 	wait_for "$d/run/buildkit.sock" 120 || { tail -n 30 "$d/slipwayd.log" >&2; return 1; }
 	local i
-	for ((i = 0; i < 300; i++)); do buildctl --addr "unix://$d/run/buildkit.sock" debug workers >/dev/null 2>&1 && return 0; sleep 0.1; done
+	for ((i = 0; i < 300; i++)); do
+		if buildctl --addr "unix://$d/run/buildkit.sock" debug workers >/dev/null 2>&1; then
+			daemons=("${pids[-1]}" "$(pgrep -P "${pids[-1]}" -x containerd || true)")
+			return 0
+		fi
+		sleep 0.1
+	done
 	return 1
 }
 
@@ -170,7 +194,13 @@ start_reference() {
 		>"$d/buildkitd.log" 2>&1 &
 	pids+=($!)
 	local i
-	for ((i = 0; i < 300; i++)); do buildctl --addr "unix://$d/buildkitd.sock" debug workers >/dev/null 2>&1 && return 0; sleep 0.1; done
+	for ((i = 0; i < 300; i++)); do
+		if buildctl --addr "unix://$d/buildkitd.sock" debug workers >/dev/null 2>&1; then
+			daemons=("${pids[-1]}" "${pids[-2]}")
+			return 0
+		fi
+		sleep 0.1
+	done
 	tail -n 30 "$d/buildkitd.log" >&2
 	return 1
 }
@@ -232,6 +262,59 @@ to_pod() {
 	"${c[@]}" start "$ctr" >/dev/null
 }
 
+# cpu_ticks: the user+system clock ticks the build daemon and its containerd
+# have used so far.
+cpu_ticks() {
+	local sum=0 p
+	for p in "${daemons[@]}"; do
+		[[ -n $p && -r /proc/$p/stat ]] && sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$sum"
+}
+
+# profile_begin SIDE ROUND KIND: with --profile, notes the daemons' CPU time
+# and, on slipwayd, starts back-to-back 5 s CPU profiles and execution
+# traces into DIR/round-ROUND/KIND until profile_end.
+ticks0=0
+profile_begin() {
+	[[ -n $profile_dir ]] || return 0
+	ticks0=$(cpu_ticks)
+	[[ $1 == slipway ]] || return 0
+	local dir=$profile_dir/round-$2/$3 addr kind
+	mkdir -p "$dir"
+	addr=$(grep 'serving metrics.*pprof=true' "$work/sw/slipwayd.log" | grep -o '127\.0\.0\.1:[0-9]*' | tail -n1) || true
+	[[ -n $addr ]] || { log "no pprof address in the slipwayd log; not profiling"; return 0; }
+	rm -f "$dir/.stop"
+	for kind in cpu trace; do
+		(
+			i=0 path=profile ext=pprof
+			[[ $kind == trace ]] && path=trace ext=out
+			while [[ ! -e $dir/.stop ]]; do
+				i=$((i + 1))
+				curl -sf -o "$dir/$kind-$i.$ext" "http://$addr/debug/pprof/$path?seconds=5" || break
+			done
+		) &
+		prof_pids+=($!)
+	done
+}
+
+# profile_end SIDE ROUND KIND: records the daemons' CPU time for KIND, lets
+# the last 5 s window finish and merges the CPU profiles.
+profile_end() {
+	[[ -n $profile_dir ]] || return 0
+	echo "$1 round $2 $3: $(($(cpu_ticks) - ticks0)) ticks" >>"$profile_dir/daemon-cpu.txt"
+	((${#prof_pids[@]})) || return 0
+	local dir=$profile_dir/round-$2/$3 p
+	touch "$dir/.stop"
+	for p in "${prof_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	prof_pids=()
+	rm -f "$dir/.stop"
+	if compgen -G "$dir/cpu-*.pprof" >/dev/null; then
+		go tool pprof -proto "$dir"/cpu-*.pprof >"$dir/cpu.pprof" 2>/dev/null &&
+			go tool pprof -top -nodecount=40 "$dir/cpu.pprof" >"$dir/cpu-top.txt" 2>/dev/null || log "merging profiles in $dir failed"
+	fi
+}
+
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
 # run_side SIDE ROUND
@@ -244,23 +327,31 @@ run_side() {
 	slipway) start_slipwayd sw; cri_sock=$work/sw/run/slipway.sock ;;
 	buildkitd) start_reference ref; cri_sock=$work/ref/state/containerd.sock ;;
 	esac
+	profile_begin "$side" "$r" cold
 	t=$(now_ms); build_once "$side" "$ctx" >"$work/build.log" 2>&1 || { tail -n 20 "$work/build.log" >&2; return 1; }
 	record "$side" cold $(($(now_ms) - t))
+	profile_end "$side" "$r" cold
+	profile_begin "$side" "$r" no-change
 	for i in 1 2 3; do
 		t=$(now_ms); build_once "$side" "$ctx" >/dev/null 2>&1; nc+=($(($(now_ms) - t)))
 	done
+	profile_end "$side" "$r" no-change
 	record "$side" no-change "$(median "${nc[@]}")"
+	profile_begin "$side" "$r" edit
 	for i in 1 2 3; do
 		sed -i "s/^var greeting = \".*\"/var greeting = \"edit-$r-$i\"/" "$ctx/main.go"
 		t=$(now_ms); build_once "$side" "$ctx" >/dev/null 2>&1; ed+=($(($(now_ms) - t)))
 	done
+	profile_end "$side" "$r" edit
 	record "$side" edit "$(median "${ed[@]}")"
+	profile_begin "$side" "$r" edit-to-pod
 	for i in 1 2; do
 		sed -i "s/^var greeting = \".*\"/var greeting = \"pod-$r-$i\"/" "$ctx/main.go"
 		t=$(now_ms); to_pod "$side" "$ctx" "$r-$i" >"$work/pod.log" 2>&1 || { tail -n 20 "$work/pod.log" >&2; return 1; }
 		tp+=($(($(now_ms) - t)))
 		timeout 120 crictl --config "$work/crictl.yaml" --runtime-endpoint "unix://$cri_sock" rmp -af >/dev/null 2>&1 || true
 	done
+	profile_end "$side" "$r" edit-to-pod
 	record "$side" edit-to-pod "$(median "${tp[@]}")"
 	log "$side: cold $(awk -v s="$side" '$1 == s && $2 == "cold" {v = $3} END {print v}' "$work/results/all") ms, no-change ${nc[*]} ms, edit ${ed[*]} ms, edit-to-pod ${tp[*]} ms"
 	stop_all
