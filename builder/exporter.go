@@ -36,11 +36,18 @@ type imageRecords interface {
 	Update(ctx context.Context, image images.Image, fieldpaths ...string) (images.Image, error)
 }
 
+// laterUnpacker unpacks a stored image for the node's snapshotter after
+// the build that stored it has returned (see unpacks.go).
+type laterUnpacker interface {
+	unpackLater(name string)
+}
+
 // nodeWorker is the containerd worker with slipway's image exporter
 // defaults; everything else is the embedded worker's.
 type nodeWorker struct {
 	worker.Worker
 	records imageRecords
+	unpacks *backgroundUnpacks
 }
 
 // Exporter wraps the image exporter (see nodeImageExporter); other
@@ -50,24 +57,40 @@ func (w nodeWorker) Exporter(name string, sm *session.Manager) (exporter.Exporte
 	if err != nil || name != "image" {
 		return e, err
 	}
-	return nodeImageExporter{inner: e, records: w.records}, nil
+	return nodeImageExporter{inner: e, records: w.records, unpacker: w.unpacks}, nil
+}
+
+// Close waits for (or cancels) the unpacks still going, then closes the
+// worker.
+func (w nodeWorker) Close() error {
+	w.unpacks.close()
+	return w.Worker.Close()
 }
 
 // nodeImageExporter adapts BuildKit's image exporter to a node's image
 // store: names are normalized ("app:1" is stored as
 // "docker.io/library/app:1", the form the CRI lists), images stored in the
-// image store are unpacked for the snapshotter unless the build says
-// unpack=false, and KeepAttr pins the named records.
+// image store are unpacked for the snapshotter, and KeepAttr pins the
+// named records.
+//
+// Unpacking: a build that says unpack=true gets BuildKit's own unpack,
+// done before the build returns. A build that says nothing about unpack
+// (slipway build -t, buildctl --output type=image) returns as soon as the
+// image is stored, and unpacker unpacks it right after; a pod created
+// before that finishes unpacks the image itself (runtime/container), so the
+// image is usable the moment the build returns. unpack=false is not
+// unpacked here at all.
 type nodeImageExporter struct {
-	inner   exporter.Exporter
-	records imageRecords
+	inner    exporter.Exporter
+	records  imageRecords
+	unpacker laterUnpacker
 }
 
 // Resolve rewrites attrs (see nodeImageExporter) and resolves the inner
 // exporter. A name that is not a valid reference or a keep value that is
 // not a boolean is an error naming it.
 func (e nodeImageExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
-	attrs, keep, err := imageExporterAttrs(attrs)
+	attrs, o, err := imageExporterAttrs(attrs)
 	if err != nil {
 		return nil, err
 	}
@@ -75,32 +98,48 @@ func (e nodeImageExporter) Resolve(ctx context.Context, id int, attrs map[string
 	if err != nil {
 		return nil, err
 	}
-	if !keep {
+	if !o.keep && !o.unpackAfter {
 		return inst, nil
 	}
-	return keepInstance{ExporterInstance: inst, records: e.records}, nil
+	n := nodeImageInstance{ExporterInstance: inst, records: e.records}
+	if o.keep {
+		n.pin = true
+	}
+	if o.unpackAfter {
+		n.unpacker = e.unpacker
+	}
+	return n, nil
 }
 
-// imageExporterAttrs returns a copy of attrs with names normalized, unpack
-// defaulted and KeepAttr removed, and whether KeepAttr was true.
-func imageExporterAttrs(attrs map[string]string) (map[string]string, bool, error) {
+// exportOptions are slipway's own image exporter options.
+type exportOptions struct {
+	// keep is KeepAttr: pin the named records.
+	keep bool
+	// unpackAfter: the image is stored and the build did not say whether
+	// to unpack it, so it is unpacked after the build returns.
+	unpackAfter bool
+}
+
+// imageExporterAttrs returns a copy of attrs with names normalized and
+// KeepAttr removed, and slipway's options from them.
+func imageExporterAttrs(attrs map[string]string) (map[string]string, exportOptions, error) {
 	out := maps.Clone(attrs)
 	if out == nil {
 		out = map[string]string{}
 	}
-	keep := false
+	var o exportOptions
 	if v, ok := out[KeepAttr]; ok {
 		delete(out, KeepAttr)
 		b, err := parseBoolAttr(KeepAttr, v)
 		if err != nil {
-			return nil, false, err
+			return nil, exportOptions{}, err
 		}
-		keep = b
+		o.keep = b
 	}
 	if names, ok := out[string(exptypes.OptKeyName)]; ok && names != "" {
 		normalized, err := normalizeNames(names)
 		if err != nil {
-			return nil, false, err
+			return nil, exportOptions{}, err
 		}
 		out[string(exptypes.OptKeyName)] = normalized
 	}
@@ -109,15 +148,13 @@ func imageExporterAttrs(attrs map[string]string) (map[string]string, bool, error
 		if v, ok := out[string(exptypes.OptKeyStore)]; ok {
 			b, err := parseBoolAttr(string(exptypes.OptKeyStore), v)
 			if err != nil {
-				return nil, false, err
+				return nil, exportOptions{}, err
 			}
 			store = b
 		}
-		if store {
-			out[string(exptypes.OptKeyUnpack)] = "true"
-		}
+		o.unpackAfter = store
 	}
-	return out, keep, nil
+	return out, o, nil
 }
 
 // normalizeNames normalizes a comma-separated list of image names. "*"
@@ -155,14 +192,18 @@ func parseBoolAttr(key, v string) (bool, error) {
 	return b, nil
 }
 
-// keepInstance pins the records its inner image exporter names.
-type keepInstance struct {
+// nodeImageInstance pins the records its inner image exporter names (pin)
+// and has them unpacked after the build (a non-nil unpacker).
+type nodeImageInstance struct {
 	exporter.ExporterInstance
-	records imageRecords
+	records  imageRecords
+	pin      bool
+	unpacker laterUnpacker
 }
 
-// Export runs the inner export, then labels each named record pinned.
-func (k keepInstance) Export(ctx context.Context, src *exporter.Source, info exporter.ExportBuildInfo) (map[string]string, exporter.FinalizeFunc, exporter.DescriptorReference, error) {
+// Export runs the inner export, then labels each named record pinned and
+// starts the unpack of the stored image.
+func (k nodeImageInstance) Export(ctx context.Context, src *exporter.Source, info exporter.ExportBuildInfo) (map[string]string, exporter.FinalizeFunc, exporter.DescriptorReference, error) {
 	resp, finalize, ref, err := k.ExporterInstance.Export(ctx, src, info)
 	if err != nil {
 		return resp, finalize, ref, err
@@ -175,6 +216,14 @@ func (k keepInstance) Export(ctx context.Context, src *exporter.Source, info exp
 		if b, _ := parseBoolAttr(string(exptypes.OptKeyStore), store); !b {
 			return resp, finalize, ref, nil
 		}
+	}
+	if k.unpacker != nil {
+		// Every name has the same target: one unpack serves them all.
+		first, _, _ := strings.Cut(names, ",")
+		k.unpacker.unpackLater(first)
+	}
+	if !k.pin {
+		return resp, finalize, ref, nil
 	}
 	for name := range strings.SplitSeq(names, ",") {
 		rec := images.Image{Name: name, Labels: map[string]string{PinnedLabel: PinnedValue}}

@@ -18,28 +18,32 @@ func TestImageExporterAttrs(t *testing.T) {
 		name     string
 		in       map[string]string
 		want     map[string]string
-		wantKeep bool
+		wantOpts exportOptions
 		wantErr  string
 	}{
 		{
-			name: "nil attrs unpack by default",
-			in:   nil,
-			want: map[string]string{"unpack": "true"},
+			name:     "nil attrs: unpacked after the build",
+			in:       nil,
+			want:     map[string]string{},
+			wantOpts: exportOptions{unpackAfter: true},
 		},
 		{
-			name: "short names are normalized, every one",
-			in:   map[string]string{"name": "app:1, ghcr.io/o/app ,127.0.0.1:5000/x/y:z"},
-			want: map[string]string{"name": "docker.io/library/app:1,ghcr.io/o/app:latest,127.0.0.1:5000/x/y:z", "unpack": "true"},
+			name:     "short names are normalized, every one",
+			in:       map[string]string{"name": "app:1, ghcr.io/o/app ,127.0.0.1:5000/x/y:z"},
+			want:     map[string]string{"name": "docker.io/library/app:1,ghcr.io/o/app:latest,127.0.0.1:5000/x/y:z"},
+			wantOpts: exportOptions{unpackAfter: true},
 		},
 		{
-			name: "digest names keep their digest and get no tag",
-			in:   map[string]string{"name": "app@sha256:" + strings.Repeat("a", 64)},
-			want: map[string]string{"name": "docker.io/library/app@sha256:" + strings.Repeat("a", 64), "unpack": "true"},
+			name:     "digest names keep their digest and get no tag",
+			in:       map[string]string{"name": "app@sha256:" + strings.Repeat("a", 64)},
+			want:     map[string]string{"name": "docker.io/library/app@sha256:" + strings.Repeat("a", 64)},
+			wantOpts: exportOptions{unpackAfter: true},
 		},
 		{
-			name: "star is the name from metadata",
-			in:   map[string]string{"name": "*"},
-			want: map[string]string{"name": "*", "unpack": "true"},
+			name:     "star is the name from metadata",
+			in:       map[string]string{"name": "*"},
+			want:     map[string]string{"name": "*"},
+			wantOpts: exportOptions{unpackAfter: true},
 		},
 		{
 			name: "explicit unpack=false is kept",
@@ -54,19 +58,25 @@ func TestImageExporterAttrs(t *testing.T) {
 		{
 			name:     "keep is consumed",
 			in:       map[string]string{"keep": "true", "name": "app"},
-			want:     map[string]string{"name": "docker.io/library/app:latest", "unpack": "true"},
-			wantKeep: true,
+			want:     map[string]string{"name": "docker.io/library/app:latest"},
+			wantOpts: exportOptions{keep: true, unpackAfter: true},
 		},
 		{
 			name:     "empty keep means true, as BuildKit's booleans",
 			in:       map[string]string{"keep": ""},
-			want:     map[string]string{"unpack": "true"},
-			wantKeep: true,
+			want:     map[string]string{},
+			wantOpts: exportOptions{keep: true, unpackAfter: true},
 		},
 		{
-			name: "keep=false",
-			in:   map[string]string{"keep": "false"},
-			want: map[string]string{"unpack": "true"},
+			name:     "keep=false",
+			in:       map[string]string{"keep": "false"},
+			want:     map[string]string{},
+			wantOpts: exportOptions{unpackAfter: true},
+		},
+		{
+			name: "explicit unpack=true is BuildKit's own unpack",
+			in:   map[string]string{"unpack": "true", "name": "app"},
+			want: map[string]string{"unpack": "true", "name": "docker.io/library/app:latest"},
 		},
 		{name: "bad keep", in: map[string]string{"keep": "yes please"}, wantErr: `keep="yes please"`},
 		{name: "bad store", in: map[string]string{"store": "maybe"}, wantErr: `store="maybe"`},
@@ -74,7 +84,7 @@ func TestImageExporterAttrs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			orig := maps.Clone(tc.in)
-			got, keep, err := imageExporterAttrs(tc.in)
+			got, opts, err := imageExporterAttrs(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
@@ -84,8 +94,8 @@ func TestImageExporterAttrs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !maps.Equal(got, tc.want) || keep != tc.wantKeep {
-				t.Errorf("got %v keep=%v, want %v keep=%v", got, keep, tc.want, tc.wantKeep)
+			if !maps.Equal(got, tc.want) || opts != tc.wantOpts {
+				t.Errorf("got %v %+v, want %v %+v", got, opts, tc.want, tc.wantOpts)
 			}
 			if !maps.Equal(tc.in, orig) {
 				t.Errorf("input attrs were modified: %v", tc.in)
@@ -192,6 +202,55 @@ func TestNodeImageExporterKeep(t *testing.T) {
 			}
 			if inst.released != tc.wantRelease {
 				t.Errorf("released = %v, want %v", inst.released, tc.wantRelease)
+			}
+		})
+	}
+}
+
+// fakeUnpacker records the names it is asked to unpack.
+type fakeUnpacker struct{ names []string }
+
+func (f *fakeUnpacker) unpackLater(name string) { f.names = append(f.names, name) }
+
+func TestNodeImageExporterUnpacksAfterTheBuild(t *testing.T) {
+	names := "docker.io/library/a:1,docker.io/library/b:2"
+	for _, tc := range []struct {
+		name       string
+		attrs      map[string]string
+		resp       map[string]string
+		exportErr  error
+		wantUnpack []string
+	}{
+		{name: "stored image, unpack unsaid: the first name once", attrs: map[string]string{"name": "a:1,b:2"},
+			resp: map[string]string{exptypes.ExporterImageNameKey: names}, wantUnpack: []string{"docker.io/library/a:1"}},
+		{name: "with keep too", attrs: map[string]string{"name": "a:1,b:2", "keep": "true"},
+			resp: map[string]string{exptypes.ExporterImageNameKey: names}, wantUnpack: []string{"docker.io/library/a:1"}},
+		{name: "unpack=true is BuildKit's, before the build returns", attrs: map[string]string{"name": "a:1", "unpack": "true"},
+			resp: map[string]string{exptypes.ExporterImageNameKey: "docker.io/library/a:1"}},
+		{name: "unpack=false is not unpacked", attrs: map[string]string{"name": "a:1", "unpack": "false"},
+			resp: map[string]string{exptypes.ExporterImageNameKey: "docker.io/library/a:1"}},
+		{name: "not stored", attrs: map[string]string{"name": "a:1", "store": "false", "push": "true"},
+			resp: map[string]string{exptypes.ExporterImageNameKey: "docker.io/library/a:1"}},
+		{name: "no name", attrs: map[string]string{}, resp: map[string]string{}},
+		{name: "failed export", attrs: map[string]string{"name": "a:1"}, exportErr: errors.New("boom")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst := &fakeInstance{resp: tc.resp, err: tc.exportErr}
+			inner := &fakeExporter{inst: inst}
+			u := &fakeUnpacker{}
+			e := nodeImageExporter{inner: inner, records: &fakeRecords{}, unpacker: u}
+			got, err := e.Resolve(context.Background(), 0, tc.attrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, err = got.Export(context.Background(), nil, exporter.ExportBuildInfo{}); (err != nil) != (tc.exportErr != nil) {
+				t.Fatalf("error = %v, want %v", err, tc.exportErr)
+			}
+			if strings.Join(u.names, ",") != strings.Join(tc.wantUnpack, ",") {
+				t.Errorf("unpacked %v, want %v", u.names, tc.wantUnpack)
+			}
+			if v, set := inner.attrs["unpack"]; set != (tc.attrs["unpack"] != "") || v != tc.attrs["unpack"] {
+				t.Errorf("inner exporter's unpack = %q (set %v), want the build's %q", v, set, tc.attrs["unpack"])
 			}
 		})
 	}

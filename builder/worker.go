@@ -66,5 +66,12 @@ func newWorker(ctx context.Context, o Options) (worker.Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerd worker: %w", err)
 	}
-	return nodeWorker{Worker: w, records: opt.ImageStore}, nil
+	client, err := containerd.New(o.Address, append([]containerd.Opt{
+		containerd.WithDefaultNamespace(o.Namespace), containerd.WithTimeout(containerdTimeout),
+	}, o.ContainerdOpts...)...)
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("containerd client on %s: %w", o.Address, err)
+	}
+	return nodeWorker{Worker: w, records: opt.ImageStore, unpacks: newBackgroundUnpacks(client, o.Snapshotter)}, nil
 }
