@@ -358,9 +358,16 @@ run_side() {
 	rm -rf "$ctx" "${work:?}/sw" "${work:?}/ref"
 }
 
+# The side that goes first alternates by round, and each side starts after
+# the previous one's writes are on disk (sync), so neither inherits the
+# other's (or the setup's) disk writeback.
+sync
 for ((r = 1; r <= rounds; r++)); do
-	for side in slipway buildkitd; do
+	order=(slipway buildkitd)
+	((r % 2)) || order=(buildkitd slipway)
+	for side in "${order[@]}"; do
 		run_side "$side" "$r" || log "$side round $r FAILED"
+		sync
 	done
 done
 
@@ -372,7 +379,7 @@ done
 	echo "buildkitd: \`buildctl build\` with image output through standalone buildkitd and its containerd worker. Edit-to-pod: a one-line"
 	echo "edit of main.go, then until StartContainer returns for a host-network pod with the new image; for buildkitd that is build,"
 	echo "push to the loopback registry, \`crictl pull\` through containerd's own CRI, then run the pod there. Milliseconds, per round"
-	echo "(no-change and edit: median of 3; edit-to-pod: median of 2), fresh daemons each round, sides alternating."
+	echo "(no-change and edit: median of 3; edit-to-pod: median of 2), fresh daemons each round, the side going first alternating."
 	echo
 	echo "| build | slipway per round | buildkitd per round | slipway mean | buildkitd mean | ratio |"
 	echo "|---|---|---|--:|--:|--:|"
