@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/runtime/names"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"github.com/slipway-dev/slipway/runtime/timing"
 	"golang.org/x/sync/singleflight"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -110,6 +111,8 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	}
 	defer func() { creation.Finish(retErr == nil) }()
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", id))
+	spans := timing.Start(ctx, "RunPodSandbox")
+	defer spans.End()
 
 	p := Sandbox{
 		ID:             id,
@@ -141,6 +144,7 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	if err := WriteFiles(p.Dir, config, hostname); err != nil {
 		return "", err
 	}
+	spans.Step("files")
 
 	nsOpts := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	pinReq := namespaces.Request{Dir: filepath.Join(stateDir, "ns"), Sysctls: config.GetLinux().GetSysctls()}
@@ -160,6 +164,7 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		return "", err
 	}
 	defer undo("namespaces", func(context.Context) error { return unpinAll(p.Namespaces) })
+	spans.Step("pin")
 	if held != nil {
 		// Until the infra runner adopts it, the held process is ours to end.
 		defer func() {
@@ -176,6 +181,7 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		if err := MountShm(p.ShmPath); err != nil {
 			return "", err
 		}
+		spans.Step("shm")
 	}
 
 	// The network and the infra process are independent: set them up at
@@ -202,7 +208,9 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 			infraErr = r.startInfra(ctx, p, sandboxImage)
 		}
 	}
+	spans.Step("infra")
 	setups.Wait()
+	spans.Step("network")
 	if err := errors.Join(netErr, infraErr); err != nil {
 		return "", err
 	}
@@ -215,6 +223,8 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	if err := r.hooks().RunPodSandbox(ctx, p); err != nil {
 		return "", err
 	}
+	spans.Step("nri")
+	defer spans.Step("record")
 	if err := r.opts.Store.Create(ctx, p); err != nil {
 		undo := context.WithoutCancel(ctx)
 		r.hooks().StopPodSandbox(undo, p)
