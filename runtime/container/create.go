@@ -3,12 +3,10 @@ package container
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
-	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -75,16 +73,11 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	// The lease keeps containerd's GC off the new snapshot until the
 	// container record refers to it; one a crash left is deleted by
 	// ReleaseStaleLeases.
-	ctx, releaseLease, err := r.opts.Client.WithLease(ctx, leases.WithLabel(leaseLabel, "create"), leases.WithExpiration(time.Hour))
+	ctx, releaseLease, err := r.leases.take(ctx)
 	if err != nil {
 		return fmt.Errorf("taking a lease: %w", err)
 	}
-	defer func() {
-		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
-			log.G(ctx).WithError(err).Warn("releasing lease")
-		}
-		spans.Step("release-lease")
-	}()
+	defer releaseLease()
 	spans.Step("lease")
 	rootfs, err := r.prepareRootfs(ctx, c.ID, req.ImageName, req.DiffIDs, rootfsRemap(req.UIDs, req.GIDs)...)
 	if err != nil {
@@ -207,9 +200,6 @@ func (r *Runtime) prepareRootfs(ctx context.Context, id, imageName string, diffI
 	}
 	return mounts, nil
 }
-
-// leaseLabel marks the leases container creation takes.
-const leaseLabel = "io.slipway.lease"
 
 // CleanupInterrupted removes what creations, starts and removals that a
 // crash interrupted left: their leases (so containerd's GC removes the

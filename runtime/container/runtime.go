@@ -70,12 +70,15 @@ type Runtime struct {
 	names *names.Registry
 	// shims serializes task creation and deletion per pod (see shim.go).
 	shims keylock.Locks
+	// leases are the leases of container creations (see lease.go).
+	leases *creationLeases
 }
 
 // New returns a Runtime over a loaded store, with the names of its
 // containers bound. Call CleanupInterrupted and Reconcile before serving.
 func New(opts Options) *Runtime {
 	r := &Runtime{opts: opts, monitors: map[string]*monitor{}, oomed: map[string]bool{}, closed: make(chan struct{}), names: names.New()}
+	r.leases = newCreationLeases(opts.Client.LeasesService(), opts.Client.DefaultNamespace())
 	for _, c := range opts.Store.List() {
 		if c.Name != "" {
 			r.names.Bind(c.Name, c.ID)
