@@ -49,6 +49,9 @@ type Input struct {
 	// written) only when the user or its groups must be looked up in the
 	// image's /etc/passwd and /etc/group.
 	RootfsMounts []mount.Mount
+	// Rootfs, when set, replaces RootfsMounts: it returns the mounts once
+	// the snapshot is prepared, and is called only when the files are read.
+	Rootfs func(context.Context) ([]mount.Mount, error)
 	// CgroupDriver is "cgroupfs" (or empty) or "systemd".
 	CgroupDriver string
 	// CDIDevices are the qualified names of the CDI devices the container
@@ -118,7 +121,11 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 	if err != nil {
 		return nil, err
 	}
-	user, err := userOpt(sc, in.Image.Config.User, MountsRootFS(in.RootfsMounts))
+	root := MountsRootFS(in.RootfsMounts)
+	if in.Rootfs != nil {
+		root = waitingRootFS(in.Rootfs)
+	}
+	user, err := userOpt(sc, in.Image.Config.User, root)
 	if err != nil {
 		return nil, err
 	}
