@@ -16,8 +16,9 @@ import (
 // the snapshot to the lease in the same write that prepares it). A lease
 // of its own per creation would cost two more containerd writes, each a
 // commit of its database: a third of CreateContainer's time. So creations
-// share one lease, replaced every leaseRotation; a replaced lease is
-// deleted once the last creation that took it ends.
+// share one lease, replaced every leaseRotation and dropped after
+// leaseIdle without a creation; a replaced or dropped lease is deleted
+// once the last creation that took it ends.
 //
 // What a shared lease holds past a creation is harmless: the snapshot of a
 // created container is referenced by its container record, and removing
@@ -31,6 +32,9 @@ const (
 	leaseLabel = "io.slipway.lease"
 	// leaseRotation is how long creations share one lease.
 	leaseRotation = time.Minute
+	// leaseIdle is how long a lease no creation holds is kept for the
+	// next one: a kubelet starts a pod's containers within it.
+	leaseIdle = 10 * time.Second
 	// leaseExpiry is how long containerd keeps a creation lease nobody
 	// deleted; far longer than leaseRotation plus any creation.
 	leaseExpiry = time.Hour
@@ -43,6 +47,8 @@ const (
 type creationLeases struct {
 	manager   leases.Manager
 	namespace string
+	// idleAfter is leaseIdle but in tests.
+	idleAfter time.Duration
 
 	// mu guards current; it is held while a lease is created, so
 	// concurrent creations wait for one lease rather than make several.
@@ -55,13 +61,15 @@ type sharedLease struct {
 	lease leases.Lease
 	made  time.Time
 	// users counts the creations holding it; retired is set once it is
-	// replaced. creationLeases.mu guards both.
+	// replaced or dropped; idle drops it once no creation held it for
+	// leaseIdle. creationLeases.mu guards them.
 	users   int
 	retired bool
+	idle    *time.Timer
 }
 
 func newCreationLeases(manager leases.Manager, namespace string) *creationLeases {
-	return &creationLeases{manager: manager, namespace: namespace}
+	return &creationLeases{manager: manager, namespace: namespace, idleAfter: leaseIdle}
 }
 
 // take returns ctx carrying a creation lease and release, which the
@@ -97,6 +105,10 @@ func (p *creationLeases) take(ctx context.Context) (_ context.Context, release f
 	}
 	s := p.current
 	s.users++
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
 	var once sync.Once
 	return leases.WithLease(ctx, s.lease.ID), func() { once.Do(func() { p.release(s) }) }, nil
 }
@@ -107,9 +119,24 @@ func (p *creationLeases) release(s *sharedLease) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s.users--
-	if s.retired && s.users == 0 {
+	switch {
+	case s.users > 0:
+	case s.retired:
 		go p.delete(p.namespace, s.lease)
+	default:
+		s.idle = time.AfterFunc(p.idleAfter, func() { p.drop(s) })
 	}
+}
+
+// drop deletes s if it is still current and no creation holds it.
+func (p *creationLeases) drop(s *sharedLease) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.current != s || s.users > 0 {
+		return
+	}
+	p.current, s.retired = nil, true
+	go p.delete(p.namespace, s.lease)
 }
 
 // create makes a creation lease in ctx's namespace.

@@ -158,6 +158,40 @@ func TestCreationLeaseSharedAndReplaced(t *testing.T) {
 	eventually(t, "the idle replaced lease deleted", func() bool { _, d := f.state(); return slices.Contains(d, second) })
 }
 
+func TestCreationLeaseDroppedWhenIdle(t *testing.T) {
+	f := &fakeLeases{live: map[string]string{}}
+	p := newCreationLeases(f, "k8s.io")
+	p.idleAfter = 50 * time.Millisecond
+	ctx, release, err := p.take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := leaseOf(t, ctx)
+	release()
+	// Taken again within idleAfter, it is kept.
+	ctx, release, err = p.take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := leaseOf(t, ctx); got != first {
+		t.Fatalf("took %s, want %s again", got, first)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if live, _ := f.state(); live != 1 {
+		t.Fatalf("%d leases live while a creation holds one, want 1", live)
+	}
+	release()
+	eventually(t, "the idle lease deleted", func() bool { live, d := f.state(); return live == 0 && slices.Equal(d, []string{first}) })
+	ctx, release, err = p.take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := leaseOf(t, ctx); got == first {
+		t.Fatal("took a dropped lease")
+	}
+	release()
+}
+
 func TestCreationLeaseOtherNamespace(t *testing.T) {
 	f := &fakeLeases{live: map[string]string{}}
 	p := newCreationLeases(f, "k8s.io")
