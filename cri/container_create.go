@@ -45,6 +45,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			CgroupDriver: s.opts.CgroupDriver,
 			SeccompRoot:  s.opts.SeccompRoot,
 			CDI:          s.opts.CDI,
+			UserFiles:    s.userFiles,
+			ImageID:      img.ID,
 		}
 		if in.CDIDevices, err = spec.CDIDeviceNames(p.Config.GetAnnotations(), config); err != nil {
 			return err

@@ -116,6 +116,8 @@ type Server struct {
 	runtimeapi.UnimplementedImageServiceServer
 
 	opts Options
+	// userFiles keeps images' user files for CreateContainer.
+	userFiles *spec.UserFiles
 }
 
 var (
@@ -124,7 +126,7 @@ var (
 )
 
 // NewServer returns a Server over opts.
-func NewServer(opts Options) *Server { return &Server{opts: opts} }
+func NewServer(opts Options) *Server { return &Server{opts: opts, userFiles: spec.NewUserFiles()} }
 
 // NewGRPCServer returns a gRPC server with the CRI services registered and
 // the error-translating, logging interceptors installed.

@@ -52,6 +52,11 @@ type Input struct {
 	// Rootfs, when set, replaces RootfsMounts: it returns the mounts once
 	// the snapshot is prepared, and is called only when the files are read.
 	Rootfs func(context.Context) ([]mount.Mount, error)
+	// UserFiles, when set, keeps the image's user files by ImageID (the
+	// image config's digest), so that later containers of the image do
+	// not wait for Rootfs.
+	UserFiles *UserFiles
+	ImageID   string
 	// CgroupDriver is "cgroupfs" (or empty) or "systemd".
 	CgroupDriver string
 	// CDIDevices are the qualified names of the CDI devices the container
@@ -125,6 +130,7 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 	if in.Rootfs != nil {
 		root = waitingRootFS(in.Rootfs)
 	}
+	root = in.UserFiles.RootFS(in.ImageID, root)
 	user, err := userOpt(sc, in.Image.Config.User, root)
 	if err != nil {
 		return nil, err
