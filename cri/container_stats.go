@@ -56,7 +56,7 @@ func (s *Server) containerStats(ctx context.Context, c container.Container) (*ru
 		},
 	}
 	if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING && c.CgroupsPath != "" {
-		cg, err := cgroupstats.Read(c.CgroupsPath, s.opts.CgroupDriver == "systemd")
+		cg, err := cgroupstats.ReadUsage(c.CgroupsPath, s.opts.CgroupDriver == "systemd")
 		if err != nil {
 			return nil, fmt.Errorf("container %s: %w", c.ID, err)
 		}

@@ -55,7 +55,7 @@ func (s *Server) podStats(p pod.Sandbox) (*runtimeapi.PodSandboxStats, error) {
 	now := time.Now().UnixNano()
 	linux := &runtimeapi.LinuxPodSandboxStats{}
 	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
-		cg, err := cgroupstats.Read(parent, s.opts.CgroupDriver == "systemd")
+		cg, err := cgroupstats.ReadUsage(parent, s.opts.CgroupDriver == "systemd")
 		if err != nil {
 			return nil, fmt.Errorf("pod %s: %w", p.ID, err)
 		}
