@@ -22,7 +22,7 @@ func (s *Server) ContainerStats(ctx context.Context, req *runtimeapi.ContainerSt
 	if err != nil {
 		return nil, err
 	}
-	stats, err := s.containerStats(ctx, c, s.measureLayer)
+	stats, err := s.containerStats(ctx, &c, s.measureLayer)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtimeapi.ListCon
 	layer := func(ctx context.Context, id string) (layerUsage, error) {
 		return s.layers.get(ctx, id, s.opts.Containers.Usage)
 	}
-	for _, c := range s.opts.ContainerStore.List() {
+	for _, c := range s.containerView() {
 		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			continue
 		}
@@ -68,7 +68,7 @@ func (s *Server) measureLayer(ctx context.Context, id string) (layerUsage, error
 
 // containerStats reads c's cgroup and gets its writable layer's usage
 // from layer; a layer that cannot be measured is left out.
-func (s *Server) containerStats(ctx context.Context, c container.Container, layer func(context.Context, string) (layerUsage, error)) (*runtimeapi.ContainerStats, error) {
+func (s *Server) containerStats(ctx context.Context, c *container.Container, layer func(context.Context, string) (layerUsage, error)) (*runtimeapi.ContainerStats, error) {
 	stats := &runtimeapi.ContainerStats{
 		Attributes: &runtimeapi.ContainerAttributes{
 			Id: c.ID, Metadata: c.Config.GetMetadata(),

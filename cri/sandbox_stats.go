@@ -24,7 +24,7 @@ func (s *Server) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbox
 	if err != nil {
 		return nil, err
 	}
-	stats, err := s.podStats(p)
+	stats, err := s.podStats(&p)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPo
 	f := req.GetFilter()
 	filter := &runtimeapi.PodSandboxFilter{Id: f.GetId(), LabelSelector: f.GetLabelSelector()}
 	var out []*runtimeapi.PodSandboxStats
-	for _, p := range s.opts.Pods.List() {
+	for _, p := range s.podView() {
 		if p.State != runtimeapi.PodSandboxState_SANDBOX_READY || !podMatches(p, filter) {
 			continue
 		}
@@ -51,7 +51,7 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPo
 	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
 }
 
-func (s *Server) podStats(p pod.Sandbox) (*runtimeapi.PodSandboxStats, error) {
+func (s *Server) podStats(p *pod.Sandbox) (*runtimeapi.PodSandboxStats, error) {
 	now := time.Now().UnixNano()
 	linux := &runtimeapi.LinuxPodSandboxStats{}
 	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
