@@ -24,7 +24,7 @@ func (s *Server) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbox
 	if err != nil {
 		return nil, err
 	}
-	stats, err := s.podStats(&p)
+	stats, err := s.podStats(&p, s.podPids(p.ID)[p.ID])
 	if err != nil {
 		return nil, err
 	}
@@ -37,11 +37,12 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPo
 	f := req.GetFilter()
 	filter := &runtimeapi.PodSandboxFilter{Id: f.GetId(), LabelSelector: f.GetLabelSelector()}
 	var out []*runtimeapi.PodSandboxStats
+	pids := s.podPids("")
 	for _, p := range s.podView() {
 		if p.State != runtimeapi.PodSandboxState_SANDBOX_READY || !podMatches(p, filter) {
 			continue
 		}
-		stats, err := s.podStats(p)
+		stats, err := s.podStats(p, pids[p.ID])
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("podsandboxid", p.ID).Debug("pod stats unavailable")
 			continue
@@ -51,7 +52,21 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPo
 	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
 }
 
-func (s *Server) podStats(p *pod.Sandbox) (*runtimeapi.PodSandboxStats, error) {
+// podPids maps each pod (podID's, or every pod's for "") to the PID of one
+// of its running containers, a process in the pod's network namespace.
+func (s *Server) podPids(podID string) map[string]uint32 {
+	pids := map[string]uint32{}
+	for _, c := range s.containerView() {
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING && c.Pid > 0 && (podID == "" || c.PodID == podID) {
+			pids[c.PodID] = c.Pid
+		}
+	}
+	return pids
+}
+
+// podStats reads p's cgroup and network namespace; pid, when not 0, is a
+// process in p (podPids) to read the namespace's counters through.
+func (s *Server) podStats(p *pod.Sandbox, pid uint32) (*runtimeapi.PodSandboxStats, error) {
 	now := time.Now().UnixNano()
 	linux := &runtimeapi.LinuxPodSandboxStats{}
 	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
@@ -62,7 +77,7 @@ func (s *Server) podStats(p *pod.Sandbox) (*runtimeapi.PodSandboxStats, error) {
 		linux.Cpu, linux.Memory = cpuUsage(cg), memoryUsage(cg)
 	}
 	if netns := p.Namespaces[namespaces.Net]; netns != "" && p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
-		ifaces, err := pod.NetworkStats(netns)
+		ifaces, err := podNetworkStats(netns, pid)
 		if err != nil {
 			return nil, fmt.Errorf("pod %s: %w", p.ID, err)
 		}
@@ -89,4 +104,15 @@ func (s *Server) podStats(p *pod.Sandbox) (*runtimeapi.PodSandboxStats, error) {
 		},
 		Linux: linux,
 	}, nil
+}
+
+// podNetworkStats reads the counters of the network namespace pinned at
+// netns through process pid when it is in it, else by entering it.
+func podNetworkStats(netns string, pid uint32) ([]pod.InterfaceStats, error) {
+	if pid > 0 {
+		if ifaces, ok, err := pod.NetworkStatsVia(pid, netns); ok || err != nil {
+			return ifaces, err
+		}
+	}
+	return pod.NetworkStats(netns)
 }
