@@ -160,7 +160,7 @@ func scaleTable(w io.Writer, results string, rts []string) {
 		fmt.Fprintln(w)
 	}
 	if len(rows) > len(scaleOps) {
-		fmt.Fprintf(w, "\nRows%s time the same calls with the client keeping the response as bytes: the runtime and the transport without the client's protobuf decoding (crimeasure's, or kubelet's), which is most of a 200-container list.\n", undecodedRow)
+		fmt.Fprintf(w, "\nRows%s time the same calls with the client keeping the response as bytes: the runtime and the transport without the client's protobuf decoding (crimeasure's here; kubelet decodes too).\n", undecodedRow)
 	}
 	var size []string
 	for _, op := range scaleOps {
