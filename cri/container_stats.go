@@ -38,9 +38,6 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtimeapi.ListCon
 	f := req.GetFilter()
 	var out []*runtimeapi.ContainerStats
 	running := map[string]bool{}
-	layer := func(ctx context.Context, id string) (layerUsage, error) {
-		return s.layers.get(ctx, id, s.opts.Containers.Usage)
-	}
 	for _, c := range s.containerView() {
 		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			continue
@@ -49,7 +46,7 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtimeapi.ListCon
 		if !containerMatches(c, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
 			continue
 		}
-		stats, err := s.containerStats(ctx, c, layer)
+		stats, err := s.containerStats(ctx, c, s.cachedLayer)
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("containerid", c.ID).Debug("container stats unavailable")
 			continue
@@ -58,6 +55,12 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtimeapi.ListCon
 	}
 	s.layers.keep(running)
 	return &runtimeapi.ListContainerStatsResponse{Stats: out}, nil
+}
+
+// cachedLayer is container id's writable-layer usage as the lists serve
+// it (layerUsages).
+func (s *Server) cachedLayer(ctx context.Context, id string) (layerUsage, error) {
+	return s.layers.get(ctx, id, s.opts.Containers.Usage)
 }
 
 // measureLayer measures container id's writable layer now.

@@ -41,14 +41,11 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPo
 	filter := &runtimeapi.PodSandboxFilter{Id: f.GetId(), LabelSelector: f.GetLabelSelector()}
 	var out []*runtimeapi.PodSandboxStats
 	running := s.runningByPod("")
-	layer := func(ctx context.Context, id string) (layerUsage, error) {
-		return s.layers.get(ctx, id, s.opts.Containers.Usage)
-	}
 	for _, p := range s.podView() {
 		if p.State != runtimeapi.PodSandboxState_SANDBOX_READY || !podMatches(p, filter) {
 			continue
 		}
-		stats, err := s.podStats(ctx, p, running[p.ID], layer)
+		stats, err := s.podStats(ctx, p, running[p.ID], s.cachedLayer)
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("podsandboxid", p.ID).Debug("pod stats unavailable")
 			continue
