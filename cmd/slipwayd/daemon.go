@@ -104,7 +104,7 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks(), m)
+	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks(), pods.shims, m)
 	if err != nil {
 		return err
 	}

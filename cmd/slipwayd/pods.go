@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/shimgroup"
 	"github.com/slipway-dev/slipway/runtime/spec"
 )
 
@@ -26,6 +27,8 @@ type podRuntime struct {
 	infra pod.InfraRunner
 	// shimInfra is the containerd-run kind, also used to clean up.
 	shimInfra *pod.Infra
+	// shims puts pods' containers in shared runc shims.
+	shims *shimgroup.Groups
 }
 
 // newRuntime returns the pod runtime over r, containers and images.
@@ -44,6 +47,7 @@ func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cr
 		EnsureImage: func(ctx context.Context, ref string) error { return ensureImage(ctx, images, ref) },
 		InfraRootfs: infraRootfs(cfg),
 		Hooks:       hooks,
+		ShimGroups:  r.shims,
 	})
 }
 
@@ -88,7 +92,19 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, err
 	}
-	r := &podRuntime{store: store, network: network, infra: shimInfra, shimInfra: shimInfra}
+	driver := cfg.cgroupDriver()
+	shims := shimgroup.New(shimgroup.Options{
+		Client:       client,
+		PodsPerGroup: cfg.CRI.ShimPodsPerGroup,
+		Rootfs:       rootfs,
+		CgroupsPath:  func(id string) (string, error) { return spec.CgroupsPath(driver, "", id) },
+	})
+	groupOf := map[string]string{}
+	for _, p := range store.List() {
+		groupOf[p.ID] = p.ShimGroup
+	}
+	shims.Restore(groupOf)
+	r := &podRuntime{store: store, network: network, infra: shimInfra, shimInfra: shimInfra, shims: shims}
 	switch {
 	case cfg.CRI.SandboxImage != "":
 		if _, err := images.ParseReference(cfg.CRI.SandboxImage); err != nil {
@@ -103,6 +119,9 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 		r.infra = direct
 	}
 	reconcilePods(ctx, cfg, client, r)
+	if err := shims.Reconcile(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("reconcile: shim groups (retried at the next start)")
+	}
 	return r, nil
 }
 

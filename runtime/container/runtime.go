@@ -50,6 +50,9 @@ type Options struct {
 	// Metrics counts OOM kills and containerd reconnects; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+	// Shims guards task creation and deletion per shim (see shim.go);
+	// nil serializes them per pod.
+	Shims Shims
 }
 
 // Runtime creates, starts, stops and removes containers and records how
@@ -68,7 +71,8 @@ type Runtime struct {
 	closeOnce sync.Once
 	// names binds container names to IDs.
 	names *names.Registry
-	// shims serializes task creation and deletion per pod (see shim.go).
+	// shims serializes task creation and deletion per pod when
+	// opts.Shims is nil (see shim.go).
 	shims keylock.Locks
 }
 
