@@ -85,9 +85,11 @@ func want[T comparable](got, want T) error {
 
 func TestFlagErrors(t *testing.T) {
 	for args, wantErr := range map[string]string{
-		"--builder=maybe": "want true or false",
-		"--nosuchflag":    "flag provided but not defined",
-		"--root /r extra": "unexpected arguments",
+		"--builder=maybe":            "want true or false",
+		"--nosuchflag":               "flag provided but not defined",
+		"--root /r extra":            "unexpected arguments",
+		"--shim-pods-per-group=some": "want a whole number",
+		"--shim-pods-per-group=0":    "cri.shim_pods_per_group must be 1 or more, got 0",
 	} {
 		if _, err := parseTestConfig(t, "", strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%s: error %v, want one containing %q", args, err, wantErr)
@@ -222,6 +224,8 @@ func flagValueFor(t *testing.T, key string) string {
 		return fmt.Sprint(!defaultBool(t, key))
 	case reflect.Slice:
 		return "/a,/b"
+	case reflect.Int:
+		return "3"
 	default:
 		return "/v"
 	}

@@ -92,6 +92,9 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, err
 	}
+	if err := shimgroup.LinkKeeper(rootfs); err != nil {
+		return nil, err
+	}
 	driver := cfg.cgroupDriver()
 	shims := shimgroup.New(shimgroup.Options{
 		Client:       client,

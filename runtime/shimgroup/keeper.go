@@ -2,7 +2,10 @@ package shimgroup
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -25,13 +28,30 @@ const (
 	groupLabel = "io.slipway.shim-group"
 	// runtimeName is the shim every group runs in.
 	runtimeName = "io.containerd.runc.v2"
-	// keeperPath is slipway-infra in the synthetic rootfs.
-	keeperPath = "/infra"
+	// keeperPath is slipway-infra in the synthetic rootfs, under a name
+	// of its own (a hard link, see LinkKeeper): keepers are told from pods'
+	// infra processes by it.
+	keeperPath = "/shim-keeper"
+	infraPath  = "/infra"
 	keeperUID  = 65535
 	// keeperOOMScoreAdj keeps the OOM killer off the keeper as it is kept
 	// off pause processes: its death costs a keeper restart.
 	keeperOOMScoreAdj = -998
 )
+
+// LinkKeeper makes rootfs's keeper binary a hard link to its infra binary
+// (see pod.NewInfra), after every copy of it: running keepers keep the old
+// inode.
+func LinkKeeper(rootfs string) error {
+	dst := filepath.Join(rootfs, keeperPath)
+	if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("linking the shim keeper binary: %w", err)
+	}
+	if err := os.Link(filepath.Join(rootfs, infraPath), dst); err != nil {
+		return fmt.Errorf("linking the shim keeper binary: %w", err)
+	}
+	return nil
+}
 
 // KeeperID is the containerd container ID of group id's keeper.
 func KeeperID(group string) string { return "slipway-shim-" + group }
