@@ -97,6 +97,16 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+func TestShimPodsPerGroupBelowOneIsRefused(t *testing.T) {
+	cfg, err := parseTestConfig(t, "[cri]\nshim_pods_per_group = 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "cri.shim_pods_per_group must be 1 or more, got 0") {
+		t.Fatalf("validate: %v, want the key named", err)
+	}
+}
+
 // configRow is one row of the README's configuration table: TOML keys and
 // the flags that override them, pairwise.
 type configRow struct {
