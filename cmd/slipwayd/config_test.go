@@ -89,7 +89,6 @@ func TestFlagErrors(t *testing.T) {
 		"--nosuchflag":               "flag provided but not defined",
 		"--root /r extra":            "unexpected arguments",
 		"--shim-pods-per-group=some": "want a whole number",
-		"--shim-pods-per-group=0":    "cri.shim_pods_per_group must be 1 or more, got 0",
 	} {
 		if _, err := parseTestConfig(t, "", strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%s: error %v, want one containing %q", args, err, wantErr)
