@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
@@ -109,6 +110,9 @@ type group struct {
 	// and exclusively around keeper creation and deletion.
 	tasks sync.RWMutex
 }
+
+// errClosed is a keeper start's error when its group closed first.
+var errClosed = errors.New("shim group closed")
 
 type keeperState int
 
@@ -273,6 +277,12 @@ func (g *Groups) startKeeperLocked(ctx context.Context, gr *group) {
 	ctx = log.WithLogger(context.WithoutCancel(ctx), log.G(ctx).WithField("shimgroup", gr.id))
 	go func() {
 		exited, err := g.runKeeper(ctx, gr)
+		// Right after a shim's death containerd may still hold the dead
+		// keeper's task for a moment: try a few times before giving up.
+		for backoff := 100 * time.Millisecond; err != nil && !errors.Is(err, errClosed) && backoff <= time.Second; backoff *= 2 {
+			time.Sleep(backoff)
+			exited, err = g.runKeeper(ctx, gr)
+		}
 		g.mu.Lock()
 		gr.startErr = err
 		switch {
@@ -299,7 +309,7 @@ func (g *Groups) runKeeper(ctx context.Context, gr *group) (<-chan struct{}, err
 	closed := gr.closed
 	g.mu.Unlock()
 	if closed {
-		return nil, errors.New("shim group closed")
+		return nil, errClosed
 	}
 	return g.keepers.ensure(ctx, gr.id)
 }

@@ -11,12 +11,14 @@ import (
 // fakeKeepers runs keepers in memory: each ensure waits for a value on
 // gate when gate is set, and a keeper "exits" when the test closes it.
 type fakeKeepers struct {
-	mu       sync.Mutex
-	running  map[string]chan struct{}
-	starts   map[string]int
-	removed  map[string]int
-	failNext error
-	gate     chan struct{}
+	mu      sync.Mutex
+	running map[string]chan struct{}
+	starts  map[string]int
+	removed map[string]int
+	// fails is how many ensures fail from now on, with failErr.
+	fails   int
+	failErr error
+	gate    chan struct{}
 }
 
 func newFake() *fakeKeepers {
@@ -29,9 +31,9 @@ func (f *fakeKeepers) ensure(ctx context.Context, id string) (<-chan struct{}, e
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.failNext; err != nil {
-		f.failNext = nil
-		return nil, err
+	if f.fails > 0 {
+		f.fails--
+		return nil, f.failErr
 	}
 	if c, ok := f.running[id]; ok {
 		return c, nil
@@ -189,17 +191,37 @@ func TestDeadKeeperIsReplacedBeforeTasksGoOn(t *testing.T) {
 	}
 }
 
-func TestFailedKeeperStartFailsEnterThenRetries(t *testing.T) {
+func TestKeeperStartIsRetriedThenFailsEnter(t *testing.T) {
 	f := newFake()
-	f.failNext = errors.New("no shim")
+	f.fails, f.failErr = 2, errors.New("the dead shim's task is still there")
 	g := newGroups(2, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id := g.Assign(ctx, "a")
-	if _, err := g.Enter(ctx, "a"); err == nil {
-		t.Fatal("Enter succeeded with no keeper")
+	enter(t, g, "a") // two failed attempts, then a keeper
+	if !f.isRunning(id) {
+		t.Fatal("the keeper does not run after failed attempts")
 	}
-	enter(t, g, "a")
+	f.mu.Lock()
+	f.fails = 100
+	f.mu.Unlock()
+	f.kill(id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		release, err := g.Enter(ctx, "a")
+		if err != nil {
+			break
+		}
+		release()
+		if time.Now().After(deadline) {
+			t.Fatal("Enter kept succeeding with no keeper")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f.mu.Lock()
+	f.fails = 0
+	f.mu.Unlock()
+	enter(t, g, "a") // the next Enter starts it again
 	if !f.isRunning(id) {
 		t.Fatal("the retried keeper does not run")
 	}
