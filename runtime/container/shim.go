@@ -22,6 +22,10 @@ type Shims interface {
 	// Enter is called before a task of a container of pod podID is
 	// created or deleted, and release after.
 	Enter(ctx context.Context, podID string) (release func(), err error)
+	// Sandbox is the containerd sandbox the containers of pod podID name
+	// (containerd then puts their tasks in that sandbox's shim without
+	// running the shim binary); "" for none.
+	Sandbox(podID string) string
 }
 
 // enterShim enters pod podID's shim through r.opts.Shims, or, without

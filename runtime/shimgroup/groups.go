@@ -219,6 +219,18 @@ func (g *Groups) closeGroup(ctx context.Context, gr *group) error {
 	return nil
 }
 
+// Sandbox is the containerd sandbox that the containers of pod name: its
+// group keeper's (see containerdKeepers.recordSandbox); "" for a pod with
+// its own shim.
+func (g *Groups) Sandbox(pod string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if id := g.byPod[pod]; id != "" {
+		return KeeperID(id)
+	}
+	return ""
+}
+
 // Enter is called before a task of a container of pod is created or
 // deleted, and the returned release after. In a group it waits until the
 // group's keeper runs (starting it if needed) and holds the group's lock

@@ -10,6 +10,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/sandbox"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -105,6 +106,9 @@ func (k containerdKeepers) follow(ctx context.Context, id string, task container
 // ensureTask returns group id's running keeper task: the one running, or a
 // new one after deleting a stopped or never-started one.
 func (k containerdKeepers) ensureTask(ctx context.Context, id string) (containerd.Task, error) {
+	if err := k.recordSandbox(ctx, id); err != nil {
+		return nil, err
+	}
 	cc, err := k.opts.Client.LoadContainer(ctx, KeeperID(id))
 	if errdefs.IsNotFound(err) {
 		cc, err = k.newContainer(ctx, id)
@@ -135,7 +139,27 @@ func (k containerdKeepers) ensureTask(ctx context.Context, id string) (container
 	return task, nil
 }
 
-// newKeeperContainer records group id's keeper container: slipway-infra
+// recordSandbox records a containerd sandbox of the keeper's ID: the
+// containers of the group name it as their sandbox (WithSandbox), and
+// containerd then creates their tasks in the shim that runs the sandbox's
+// task, the keeper, without running the shim binary to find that shim
+// (core/runtime/v2 ShimManager.Start). It also keeps containerd from
+// reaping the keeper's task at its start, as exit guards do for containers.
+func (k containerdKeepers) recordSandbox(ctx context.Context, id string) error {
+	_, err := k.opts.Client.SandboxStore().Create(ctx, sandbox.Sandbox{
+		ID:        KeeperID(id),
+		Labels:    map[string]string{kindLabel: keeperKind, groupLabel: id},
+		Runtime:   sandbox.RuntimeOpts{Name: runtimeName},
+		CreatedAt: time.Now(),
+		UpdatedAt: time.Now(),
+	})
+	if err != nil && !errdefs.IsAlreadyExists(err) {
+		return fmt.Errorf("recording the keeper's sandbox: %w", err)
+	}
+	return nil
+}
+
+// newContainer records group id's keeper container: slipway-infra
 // from the synthetic rootfs, read-only, as an unprivileged user with no
 // capabilities, in the host's network namespace (a namespace of its own
 // would cost its creation and teardown and the keeper never networks).
@@ -176,7 +200,7 @@ func (k containerdKeepers) newContainer(ctx context.Context, id string) (contain
 func (k containerdKeepers) remove(ctx context.Context, id string) error {
 	cc, err := k.opts.Client.LoadContainer(ctx, KeeperID(id))
 	if errdefs.IsNotFound(err) {
-		return nil
+		return k.deleteSandbox(ctx, id)
 	}
 	if err != nil {
 		return err
@@ -190,6 +214,14 @@ func (k containerdKeepers) remove(ctx context.Context, id string) error {
 	}
 	if err := cc.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("deleting the keeper container: %w", err)
+	}
+	return k.deleteSandbox(ctx, id)
+}
+
+// deleteSandbox deletes the keeper's sandbox record; missing is fine.
+func (k containerdKeepers) deleteSandbox(ctx context.Context, id string) error {
+	if err := k.opts.Client.SandboxStore().Delete(ctx, KeeperID(id)); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting the keeper's sandbox record: %w", err)
 	}
 	return nil
 }
@@ -213,8 +245,17 @@ func (g *Groups) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing shim keepers: %w", err)
 	}
+	records, err := g.opts.Client.SandboxStore().List(ctx, fmt.Sprintf(`labels."%s"==%s`, kindLabel, keeperKind))
+	if err != nil {
+		return fmt.Errorf("listing shim keepers' sandboxes: %w", err)
+	}
 	g.mu.Lock()
 	var orphans []string
+	for _, sb := range records {
+		if id := sb.Labels[groupLabel]; g.groups[id] == nil {
+			orphans = append(orphans, id)
+		}
+	}
 	for _, k := range keepers {
 		labels, err := k.Labels(ctx)
 		if err != nil {
