@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
@@ -101,6 +102,7 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 		PodsPerGroup: cfg.CRI.ShimPodsPerGroup,
 		Rootfs:       rootfs,
 		CgroupsPath:  func(id string) (string, error) { return spec.CgroupsPath(driver, "", id) },
+		IdleGrace:    shimGroupIdleGrace,
 	})
 	groupOf := map[string]string{}
 	for _, p := range store.List() {
@@ -127,6 +129,12 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	}
 	return r, nil
 }
+
+// shimGroupIdleGrace is how long a shim group whose last pod was removed
+// keeps its shim for a new pod: a pod replaced by another (kubelet removes
+// the old one first, or a churning benchmark does) then finds a shim
+// running instead of paying for a new one.
+const shimGroupIdleGrace = 2 * time.Second
 
 // infraRootfs is the synthetic rootfs the infra binary runs from.
 func infraRootfs(cfg Config) string { return filepath.Join(cfg.State, "infra", "rootfs") }

@@ -32,7 +32,8 @@
 // A pod's group is recorded on its pod record (pod.Sandbox.ShimGroup), so a
 // restarted slipwayd rebuilds the groups (Restore) and deletes the keepers
 // of groups that have no pod left (Reconcile). Group IDs are never reused:
-// a group that loses its last pod is closed, and new pods go to new groups.
+// a group that loses its last pod is closed (after Options.IdleGrace, if no
+// new pod joined it meanwhile), and new pods go to new groups.
 package shimgroup
 
 import (
@@ -65,6 +66,10 @@ type Options struct {
 	// CgroupsPath is the OCI cgroups path of a keeper named id; "" leaves
 	// containerd's default.
 	CgroupsPath func(id string) (string, error)
+	// IdleGrace is how long a group whose last pod left stays open for a
+	// new pod (pods replaced one by one find their shim running); 0 closes
+	// it at once.
+	IdleGrace time.Duration
 }
 
 // Groups assigns pods to shim groups and runs the groups' keepers. It is
@@ -98,8 +103,10 @@ type keepers interface {
 type group struct {
 	id   string
 	pods map[string]bool
-	// closed is set when the last pod left: no pod joins it again.
-	closed bool
+	// closed is set when the group is closed (see Release): no pod
+	// joins it again. emptied counts the times its last pod left.
+	closed  bool
+	emptied int
 	// keeper is the state of its keeper task.
 	keeper keeperState
 	// ready is closed when the start of the keeper in flight ends;
@@ -180,8 +187,9 @@ func (g *Groups) Assign(ctx context.Context, pod string) string {
 }
 
 // Release takes pod out of its group. When that was the group's last pod,
-// the group is closed and its keeper deleted, so its shim exits: the
-// caller must have deleted every task of the pod first.
+// the group is closed and its keeper deleted, so its shim exits: at once
+// with no Options.IdleGrace, else after it unless a new pod joined the
+// group meanwhile. The caller must have deleted every task of the pod.
 func (g *Groups) Release(ctx context.Context, pod string) error {
 	g.mu.Lock()
 	id := g.byPod[pod]
@@ -196,11 +204,34 @@ func (g *Groups) Release(ctx context.Context, pod string) error {
 		g.mu.Unlock()
 		return nil
 	}
+	gr.emptied++
+	emptied := gr.emptied
+	g.mu.Unlock()
+	if g.opts.IdleGrace <= 0 {
+		return g.closeIfEmpty(ctx, gr, emptied)
+	}
+	ctx = log.WithLogger(context.WithoutCancel(ctx), log.G(ctx).WithField("shimgroup", gr.id))
+	time.AfterFunc(g.opts.IdleGrace, func() {
+		if err := g.closeIfEmpty(ctx, gr, emptied); err != nil {
+			log.G(ctx).WithError(err).Warn("closing an empty shim group (its keeper is deleted at the next start-up)")
+		}
+	})
+	return nil
+}
+
+// closeIfEmpty closes gr and deletes its keeper if it has had no pod
+// since it emptied for the emptied-th time.
+func (g *Groups) closeIfEmpty(ctx context.Context, gr *group, emptied int) error {
+	g.mu.Lock()
+	if gr.closed || len(gr.pods) > 0 || gr.emptied != emptied {
+		g.mu.Unlock()
+		return nil
+	}
 	gr.closed = true
 	g.mu.Unlock()
 	err := g.closeGroup(ctx, gr)
 	g.mu.Lock()
-	delete(g.groups, id)
+	delete(g.groups, gr.id)
 	g.mu.Unlock()
 	return err
 }

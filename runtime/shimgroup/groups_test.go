@@ -269,3 +269,43 @@ func TestRestoreRebuildsGroups(t *testing.T) {
 		t.Fatalf("groups: %v", g.Groups())
 	}
 }
+
+func TestEmptyGroupStaysOpenForItsGrace(t *testing.T) {
+	f := newFake()
+	g := New(Options{PodsPerGroup: 4, IdleGrace: 200 * time.Millisecond})
+	g.keepers = f
+	ctx := context.Background()
+	id := g.Assign(ctx, "a")
+	enter(t, g, "a")
+	if err := g.Release(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	// A pod replacing the last one within the grace finds the group and
+	// its running keeper.
+	if got := g.Assign(ctx, "b"); got != id {
+		t.Fatalf("pod b went to %q, want the emptied group %q", got, id)
+	}
+	enter(t, g, "b")
+	if f.count(f.starts, id) != 1 || !f.isRunning(id) {
+		t.Fatalf("keeper starts %d, running %v: want the first keeper still running", f.count(f.starts, id), f.isRunning(id))
+	}
+	// The grace of the first emptying has passed: the group has a pod, so
+	// it stays.
+	time.Sleep(300 * time.Millisecond)
+	if !f.isRunning(id) {
+		t.Fatal("a group with a pod was closed by an earlier emptying's grace")
+	}
+	if err := g.Release(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.isRunning(id) || len(g.Groups()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the empty group was not closed after its grace")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if f.count(f.removed, id) != 1 {
+		t.Fatalf("keeper removed %d times", f.count(f.removed, id))
+	}
+}
