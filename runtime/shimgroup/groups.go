@@ -158,7 +158,8 @@ func (g *Groups) Restore(pods map[string]string) {
 }
 
 // Assign puts pod into a group with room (the fullest, so shims fill up)
-// or a new one, whose keeper it starts in the background, and returns the
+// or a new one, starts the group's keeper in the background unless it
+// runs or is starting, and returns the
 // group's ID; "" when groups are off. Call Release if the pod is not
 // recorded after all.
 func (g *Groups) Assign(ctx context.Context, pod string) string {
@@ -179,6 +180,9 @@ func (g *Groups) Assign(ctx context.Context, pod string) string {
 	if best == nil {
 		best = &group{id: names.NewID()[:16], pods: map[string]bool{}}
 		g.groups[best.id] = best
+	}
+	if best.keeper == keeperNone {
+		// A new group, or one whose keeper start failed or died.
 		g.startKeeperLocked(ctx, best)
 	}
 	best.pods[pod] = true
