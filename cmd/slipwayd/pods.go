@@ -101,7 +101,7 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 		Client:       client,
 		PodsPerGroup: cfg.CRI.ShimPodsPerGroup,
 		Rootfs:       rootfs,
-		CgroupsPath:  func(id string) (string, error) { return spec.CgroupsPath(driver, "", id) },
+		CgroupsPath:  func(id string) (string, error) { return keeperCgroupsPath(driver, id) },
 		IdleGrace:    shimGroupIdleGrace,
 	})
 	groupOf := map[string]string{}
@@ -128,6 +128,16 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 		log.G(ctx).WithError(err).Warn("reconcile: shim groups (retried at the next start)")
 	}
 	return r, nil
+}
+
+// keeperCgroupsPath is the cgroup of shim group keeper id: a node-level
+// cgroup of its own (/ID with cgroupfs, system.slice with systemd), not
+// containerd's default /NAMESPACE/ID beside the pods' containers.
+func keeperCgroupsPath(driver, id string) (string, error) {
+	if driver == "systemd" {
+		return spec.CgroupsPath(driver, "", id)
+	}
+	return spec.CgroupsPath(driver, "/", id)
 }
 
 // shimGroupIdleGrace is how long a shim group whose last pod was removed

@@ -223,6 +223,27 @@ func (g *Groups) Release(ctx context.Context, pod string) error {
 	return nil
 }
 
+// CloseEmpty closes, at once, every group that has no pod (those waiting
+// out their IdleGrace): for a slipwayd shutting down, which would leave
+// their keepers running until its next start.
+func (g *Groups) CloseEmpty(ctx context.Context) error {
+	g.mu.Lock()
+	var empty []*group
+	emptied := map[*group]int{}
+	for _, gr := range g.groups {
+		if len(gr.pods) == 0 && !gr.closed {
+			empty = append(empty, gr)
+			emptied[gr] = gr.emptied
+		}
+	}
+	g.mu.Unlock()
+	var errs []error
+	for _, gr := range empty {
+		errs = append(errs, g.closeIfEmpty(ctx, gr, emptied[gr]))
+	}
+	return errors.Join(errs...)
+}
+
 // closeIfEmpty closes gr and deletes its keeper if it has had no pod
 // since it emptied for the emptied-th time.
 func (g *Groups) closeIfEmpty(ctx context.Context, gr *group, emptied int) error {

@@ -309,3 +309,35 @@ func TestEmptyGroupStaysOpenForItsGrace(t *testing.T) {
 		t.Fatalf("keeper removed %d times", f.count(f.removed, id))
 	}
 }
+
+func TestCloseEmptyEndsTheGraceAtOnce(t *testing.T) {
+	f := newFake()
+	g := New(Options{PodsPerGroup: 4, IdleGrace: time.Hour})
+	g.keepers = f
+	ctx := context.Background()
+	empty := g.Assign(ctx, "a")
+	enter(t, g, "a")
+	if err := g.Release(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	g.Assign(ctx, "b") // joins the emptied group: it is open
+	other := g.Assign(ctx, "c")
+	if other != empty {
+		t.Fatalf("pods b and c are in different groups: %s, %s", empty, other)
+	}
+	if err := g.Release(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Release(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.CloseEmpty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.isRunning(empty) || f.count(f.removed, empty) != 1 {
+		t.Fatalf("the empty group's keeper: running %v, removed %d times", f.isRunning(empty), f.count(f.removed, empty))
+	}
+	if busy := g.Assign(ctx, "d"); busy == empty {
+		t.Fatalf("pod d joined closed group %s", busy)
+	}
+}
