@@ -116,6 +116,8 @@ type Server struct {
 	runtimeapi.UnimplementedImageServiceServer
 
 	opts Options
+	// layers remembers writable-layer usage for ListContainerStats.
+	layers layerUsages
 }
 
 var (

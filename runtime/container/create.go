@@ -152,7 +152,13 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	if err != nil {
 		return err
 	}
-	_, err = r.opts.Client.NewContainer(ctx, c.ID,
+	var inSandbox []containerd.NewContainerOpts
+	if r.opts.Shims != nil {
+		if sb := r.opts.Shims.Sandbox(c.PodID); sb != "" {
+			inSandbox = append(inSandbox, containerd.WithSandbox(sb))
+		}
+	}
+	_, err = r.opts.Client.NewContainer(ctx, c.ID, append(inSandbox,
 		containerd.WithImageName(req.ImageName),
 		containerd.WithSnapshotter(r.opts.Snapshotter),
 		containerd.WithSnapshot(c.ID),
@@ -166,7 +172,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			cc.Extensions[extensionKey] = ext
 			return nil
 		},
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("creating container: %w", err)
 	}
