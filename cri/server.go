@@ -118,6 +118,8 @@ type Server struct {
 	opts Options
 	// userFiles keeps images' user files for CreateContainer.
 	userFiles *spec.UserFiles
+	// layers remembers writable-layer usage for ListContainerStats.
+	layers layerUsages
 }
 
 var (

@@ -107,7 +107,7 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks(), m)
+	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks(), pods.shims, m)
 	if err != nil {
 		return err
 	}
@@ -186,6 +186,13 @@ func run(ctx context.Context, cfg Config) error {
 		server.Stop()
 	}
 	_ = os.Remove(cfg.CRI.Socket)
+	// Shim groups whose last pod just left would keep their keeper (and
+	// shim) until the next start: close them now.
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := pods.shims.CloseEmpty(closeCtx); err != nil {
+		log.G(ctx).WithError(err).Warn("closing empty shim groups (their keepers are deleted at the next start)")
+	}
 	return nil
 }
 

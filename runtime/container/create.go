@@ -167,7 +167,13 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 		}
 	default:
 	}
-	_, err = r.opts.Client.NewContainer(ctx, c.ID,
+	var inSandbox []containerd.NewContainerOpts
+	if r.opts.Shims != nil {
+		if sb := r.opts.Shims.Sandbox(c.PodID); sb != "" {
+			inSandbox = append(inSandbox, containerd.WithSandbox(sb))
+		}
+	}
+	_, err = r.opts.Client.NewContainer(ctx, c.ID, append(inSandbox,
 		containerd.WithImageName(req.ImageName),
 		withRootfsSnapshot(r.opts.Snapshotter, c.ID),
 		containerd.WithSpec(spec),
@@ -180,7 +186,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			cc.Extensions[extensionKey] = ext
 			return nil
 		},
-	)
+	)...)
 	spans.Step("record")
 	<-rootfsDone
 	spans.Step("rootfs")

@@ -50,6 +50,9 @@ type Options struct {
 	// Metrics counts OOM kills and containerd reconnects; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+	// Shims guards task creation and deletion per shim (see shim.go);
+	// nil serializes them per pod.
+	Shims Shims
 }
 
 // Runtime creates, starts, stops and removes containers and records how
@@ -68,7 +71,8 @@ type Runtime struct {
 	closeOnce sync.Once
 	// names binds container names to IDs.
 	names *names.Registry
-	// shims serializes task creation and deletion per pod (see shim.go).
+	// shims serializes task creation and deletion per pod when
+	// opts.Shims is nil (see shim.go).
 	shims keylock.Locks
 	// leases are the leases of container creations (see lease.go).
 	leases *creationLeases
@@ -171,31 +175,28 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 // start, so it is never after the exit the shim reports. On error no task
 // is left.
 func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Spans) (_ containerd.Task, _ <-chan containerd.ExitStatus, startedAt time.Time, retErr error) {
-	cc, err := r.opts.Client.LoadContainer(ctx, c.ID)
-	if err != nil {
-		return nil, nil, startedAt, err
-	}
-	spans.Step("load")
 	// The guard is written before the task exists and stays until
-	// Remove, even if the start fails.
-	if err := r.guard(ctx, c.ID); err != nil {
+	// Remove, even if the start fails. Its write (a containerd metadata
+	// transaction) overlaps loading the container and preparing its IO.
+	guardErr := make(chan error, 1)
+	go func() { guardErr <- r.guard(ctx, c.ID) }()
+	cc, creator, err := r.prepareTask(ctx, c)
+	if err == nil {
+		spans.Step("load-io")
+	}
+	if gerr := <-guardErr; err == nil {
+		err = gerr
+	}
+	if err != nil {
+		r.cleanupAttach(ctx, c.ID)
 		return nil, nil, startedAt, err
 	}
 	spans.Step("guard")
-	attach, err := r.prepareAttach(c)
-	if err != nil {
-		return nil, nil, startedAt, err
-	}
 	defer func() {
 		if retErr != nil {
 			r.cleanupAttach(ctx, c.ID)
 		}
 	}()
-	creator, err := r.opts.LogIO(c, attach)
-	if err != nil {
-		return nil, nil, startedAt, err
-	}
-	spans.Step("io")
 	task, err := r.newTaskInPod(ctx, c, cc, creator, spans)
 	if err != nil {
 		return nil, nil, startedAt, fmt.Errorf("creating task: %w", err)
@@ -215,6 +216,24 @@ func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Span
 	}
 	spans.Step("start-task")
 	return task, exitC, startedAt, nil
+}
+
+// prepareTask loads c's containerd container and makes its task IO (with
+// its attach paths); on error the caller cleans up the attach paths.
+func (r *Runtime) prepareTask(ctx context.Context, c Container) (containerd.Container, cio.Creator, error) {
+	cc, err := r.opts.Client.LoadContainer(ctx, c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	attach, err := r.prepareAttach(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	creator, err := r.opts.LogIO(c, attach)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cc, creator, nil
 }
 
 // Stop sends the container's stop signal, waits up to timeout for it to

@@ -48,7 +48,19 @@ type Containers interface {
 	RemoveInPod(ctx context.Context, podID string) error
 }
 
-// Options configure a Runtime. All fields but Hooks are required.
+// ShimGroups puts pods' containers in shared runc shims (package
+// shimgroup).
+type ShimGroups interface {
+	// Assign puts a new pod in a group and returns its ID; "" gives the
+	// pod a shim of its own.
+	Assign(ctx context.Context, podID string) string
+	// Release takes a pod out of its group once it has no task left; the
+	// group's shim goes with its last pod.
+	Release(ctx context.Context, podID string) error
+}
+
+// Options configure a Runtime. All fields but Hooks and ShimGroups are
+// required.
 type Options struct {
 	Store      *Store
 	Network    Network
@@ -66,6 +78,8 @@ type Options struct {
 	InfraRootfs string
 	// Hooks are NRI's; nil runs none.
 	Hooks Hooks
+	// ShimGroups assigns pods to shared shims; nil gives each pod its own.
+	ShimGroups ShimGroups
 }
 
 // Runtime runs pod sandboxes. It owns their lifecycle: the name
@@ -134,6 +148,12 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		}
 	}
 
+	if r.opts.ShimGroups != nil {
+		// The group is recorded with the pod; its keeper, when the group
+		// is new, starts meanwhile.
+		p.ShimGroup = r.opts.ShimGroups.Assign(ctx, id)
+		defer undo("shim group", func(ctx context.Context) error { return r.opts.ShimGroups.Release(ctx, id) })
+	}
 	defer undo("pod dirs", func(context.Context) error {
 		return errors.Join(os.RemoveAll(p.Dir), os.RemoveAll(stateDir))
 	})

@@ -161,6 +161,13 @@ func (r *Runtime) removeLocked(ctx context.Context, id string) error {
 	}
 	spans.Step("record")
 	r.names.Release(p.Name(), p.ID)
+	if r.opts.ShimGroups != nil {
+		// The pod is gone either way; a keeper left by a failure here is
+		// deleted at the next start-up (shimgroup.Groups.Reconcile).
+		if err := r.opts.ShimGroups.Release(ctx, p.ID); err != nil {
+			log.G(ctx).WithError(err).Warn("releasing the pod's shim group")
+		}
+	}
 	return nil
 }
 
