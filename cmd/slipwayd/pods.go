@@ -212,6 +212,13 @@ func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r
 			}
 			if dir == stateDir {
 				logErr(r.infra.Remove(ctx, e.Name()), "removing infra process", e.Name())
+				// What a crash left unrecorded in the pod's namespaces: an
+				// infra process forked before its pid file was written.
+				killed, err := namespaces.KillMembers(filepath.Join(dir, e.Name(), "ns"))
+				logErr(err, "ending processes in the pod's namespaces", e.Name())
+				if len(killed) > 0 {
+					log.G(ctx).WithField("podsandboxid", e.Name()).WithField("pids", killed).Info("reconcile: ended processes left in the namespaces of a pod with no record")
+				}
 				for _, kind := range []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS, namespaces.User} {
 					logErr(namespaces.Unpin(filepath.Join(dir, e.Name(), "ns", string(kind))), "unpinning namespace", e.Name())
 				}
