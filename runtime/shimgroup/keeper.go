@@ -9,7 +9,6 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/sandbox"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -170,7 +169,7 @@ func (k containerdKeepers) newContainer(ctx context.Context, id string) (contain
 		oci.WithUserID(keeperUID), oci.WithCapabilities(nil), oci.WithNoNewPrivileges,
 		oci.WithHostNamespace(specs.NetworkNamespace),
 		oci.WithAnnotations(map[string]string{Annotation: id}),
-		withOOMScoreAdj(oomscore.Clamp(keeperOOMScoreAdj)),
+		oomscore.WithClamped(keeperOOMScoreAdj),
 	}
 	if k.opts.CgroupsPath != nil {
 		path, err := k.opts.CgroupsPath(KeeperID(id))
@@ -293,14 +292,4 @@ func (g *Groups) Groups() map[string][]string {
 		}
 	}
 	return out
-}
-
-func withOOMScoreAdj(v int) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Process == nil {
-			s.Process = &specs.Process{}
-		}
-		s.Process.OOMScoreAdj = &v
-		return nil
-	}
 }
