@@ -5,15 +5,15 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// cpuUsage and memoryUsage translate a cgroup sample to the CRI's stats.
-func cpuUsage(cg cgroupstats.Stats) *runtimeapi.CpuUsage {
+// cpuUsage and memoryUsage translate a cgroup's usage to the CRI's stats.
+func cpuUsage(cg cgroupstats.Usage) *runtimeapi.CpuUsage {
 	return &runtimeapi.CpuUsage{
 		Timestamp:            cg.Timestamp.UnixNano(),
 		UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: cg.CPUUsageNanos},
 	}
 }
 
-func memoryUsage(cg cgroupstats.Stats) *runtimeapi.MemoryUsage {
+func memoryUsage(cg cgroupstats.Usage) *runtimeapi.MemoryUsage {
 	return &runtimeapi.MemoryUsage{
 		Timestamp:       cg.Timestamp.UnixNano(),
 		WorkingSetBytes: &runtimeapi.UInt64Value{Value: cg.MemoryWorkingSetBytes},

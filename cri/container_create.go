@@ -45,6 +45,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			CgroupDriver: s.opts.CgroupDriver,
 			SeccompRoot:  s.opts.SeccompRoot,
 			CDI:          s.opts.CDI,
+			UserFiles:    s.userFiles,
+			ImageID:      img.ID,
 		}
 		if in.CDIDevices, err = spec.CDIDeviceNames(p.Config.GetAnnotations(), config); err != nil {
 			return err
@@ -75,8 +77,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			ImageVolumes: imageVolumes,
 			UIDs:         uids,
 			GIDs:         gids,
-			SpecOpts: func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error) {
-				in.ID, in.RootfsMounts, in.Config = id, rootfs, config
+			SpecOpts: func(id string, rootfs func(context.Context) ([]mount.Mount, error), config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error) {
+				in.ID, in.Rootfs, in.Config = id, rootfs, config
 				return spec.Opts(in)
 			},
 		})

@@ -8,15 +8,18 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// ListContainers lists containers, filtered by ID (or ID prefix), state,
-// pod sandbox ID and label selector.
+// ListContainers lists containers, oldest first, filtered by ID (or ID
+// prefix), state, pod sandbox ID and label selector. It reads the indexed
+// records in place (containerView) and builds a message only for the
+// containers that pass the filter.
 func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	var out []*runtimeapi.Container
+	all := s.containerView()
+	out := make([]*runtimeapi.Container, 0, len(all))
 	// A node's containers share few images: each image's reference is
 	// looked up once per call, not once per container.
-	imageRefs := map[string]string{}
-	for _, c := range s.opts.ContainerStore.List() {
+	var refs imageRefMemo
+	for _, c := range all {
 		if !containerMatches(c, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
 			continue
 		}
@@ -28,7 +31,7 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 			PodSandboxId: c.PodID,
 			Metadata:     c.Config.GetMetadata(),
 			Image:        &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Config.GetImage().GetUserSpecifiedImage()},
-			ImageRef:     s.cachedImageRef(imageRefs, c),
+			ImageRef:     refs.get(s, c.ImageRef),
 			ImageId:      c.ImageRef,
 			State:        c.State,
 			CreatedAt:    c.CreatedAt.UnixNano(),
@@ -39,17 +42,29 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
 }
 
-// cachedImageRef is imageRef(c), remembered in refs by c's image ID.
-func (s *Server) cachedImageRef(refs map[string]string, c container.Container) string {
-	ref, ok := refs[c.ImageRef]
+// containerView is every indexed container record, oldest first, shared
+// with the index (index.Index.View): read them, never change them.
+func (s *Server) containerView() []*container.Container {
+	return s.opts.ContainerStore.View(func(c *container.Container) int64 { return c.CreatedAt.UnixNano() })
+}
+
+// imageRefMemo remembers imageRef by image ID for one call.
+type imageRefMemo map[string]string
+
+// get is s.imageRef(imageID), looked up once per image ID.
+func (m *imageRefMemo) get(s *Server, imageID string) string {
+	ref, ok := (*m)[imageID]
 	if !ok {
-		ref = s.imageRef(c)
-		refs[c.ImageRef] = ref
+		if *m == nil {
+			*m = imageRefMemo{}
+		}
+		ref = s.imageRef(imageID)
+		(*m)[imageID] = ref
 	}
 	return ref
 }
 
-func containerMatches(c container.Container, id, podID string, labels map[string]string) bool {
+func containerMatches(c *container.Container, id, podID string, labels map[string]string) bool {
 	if id != "" && !strings.HasPrefix(c.ID, id) {
 		return false
 	}

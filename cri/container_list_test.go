@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,4 +81,84 @@ func BenchmarkListContainers200(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestListContainersShowsEveryChange: a container created, started,
+// exited and removed shows in that state in the very next list, and the
+// state filter follows it.
+func TestListContainersShowsEveryChange(t *testing.T) {
+	s, _ := listServer(3)
+	store := s.opts.ContainerStore
+	ctx := context.Background()
+	list := func(state *runtimeapi.ContainerStateValue) map[string]runtimeapi.ContainerState {
+		t.Helper()
+		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{State: state}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]runtimeapi.ContainerState{}
+		for _, c := range resp.Containers {
+			got[c.Id] = c.State
+		}
+		return got
+	}
+	running := &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING}
+	c := container.Container{ID: "new", PodID: "p", ImageRef: "sha256:bb", CreatedAt: time.Now(),
+		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "new"}}}
+	for _, state := range []runtimeapi.ContainerState{
+		runtimeapi.ContainerState_CONTAINER_CREATED, runtimeapi.ContainerState_CONTAINER_RUNNING, runtimeapi.ContainerState_CONTAINER_EXITED,
+	} {
+		c.State = state
+		store.Add(c)
+		if got := list(nil); got["new"] != state || len(got) != 4 {
+			t.Fatalf("after the container became %s, the list has %v", state, got)
+		}
+		_, inRunning := list(running)["new"]
+		if want := state == runtimeapi.ContainerState_CONTAINER_RUNNING; inRunning != want {
+			t.Errorf("container %s: in the running list = %v", state, inRunning)
+		}
+	}
+	store.Drop("new")
+	if got := list(nil); len(got) != 3 {
+		t.Errorf("after removal the list has %v", got)
+	}
+}
+
+// TestListContainersDuringChanges lists while containers are added,
+// changed and dropped (run with -race): every listed container is whole.
+func TestListContainersDuringChanges(t *testing.T) {
+	s, _ := listServer(50)
+	store := s.opts.ContainerStore
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := fmt.Sprintf("x%d", i%5)
+			store.Add(container.Container{ID: id, PodID: "p", ImageRef: "sha256:aa", CreatedAt: time.Now(),
+				State:  runtimeapi.ContainerState(i % 4),
+				Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: id}}})
+			if i%3 == 0 {
+				store.Drop(id)
+			}
+		}
+	})
+	for range 200 {
+		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range resp.Containers {
+			if c.Metadata.GetName() == "" || c.ImageRef == "" {
+				t.Fatalf("incomplete container in the list: %v", c)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -42,7 +42,7 @@ func (s *Server) containerStatus(c container.Container) *runtimeapi.ContainerSta
 		State:       c.State,
 		CreatedAt:   c.CreatedAt.UnixNano(),
 		Image:       &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Config.GetImage().GetUserSpecifiedImage()},
-		ImageRef:    s.imageRef(c),
+		ImageRef:    s.imageRef(c.ImageRef),
 		ImageId:     c.ImageRef,
 		ExitCode:    c.ExitCode,
 		Reason:      c.Reason,
@@ -63,16 +63,16 @@ func (s *Server) containerStatus(c container.Container) *runtimeapi.ContainerSta
 	return st
 }
 
-// imageRef is the image's repo digest when it has one, else its ID, as
-// containerd reports it.
-func (s *Server) imageRef(c container.Container) string {
-	img, err := s.opts.Images.Get(c.ImageRef)
+// imageRef is the repo digest of the image with ID imageID when it has
+// one, else the ID, as containerd reports it.
+func (s *Server) imageRef(imageID string) string {
+	img, err := s.opts.Images.Get(imageID)
 	if err == nil {
 		if digests := img.RepoDigests(); len(digests) > 0 {
 			return digests[0]
 		}
 	}
-	return c.ImageRef
+	return imageID
 }
 
 // containerUser reports the identity the container's process runs as:

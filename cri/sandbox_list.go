@@ -8,12 +8,13 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// ListPodSandbox lists pods, filtered by ID (or ID prefix), state and label
-// selector (every pair must match).
+// ListPodSandbox lists pods, oldest first, filtered by ID (or ID prefix),
+// state and label selector (every pair must match).
 func (s *Server) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
-	var out []*runtimeapi.PodSandbox
-	for _, p := range s.opts.Pods.List() {
+	all := s.podView()
+	out := make([]*runtimeapi.PodSandbox, 0, len(all))
+	for _, p := range all {
 		if !podMatches(p, f) {
 			continue
 		}
@@ -30,7 +31,13 @@ func (s *Server) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSand
 	return &runtimeapi.ListPodSandboxResponse{Items: out}, nil
 }
 
-func podMatches(p pod.Sandbox, f *runtimeapi.PodSandboxFilter) bool {
+// podView is every indexed pod record, oldest first, shared with the
+// index (index.Index.View): read them, never change them.
+func (s *Server) podView() []*pod.Sandbox {
+	return s.opts.Pods.View(func(p *pod.Sandbox) int64 { return p.CreatedAt.UnixNano() })
+}
+
+func podMatches(p *pod.Sandbox, f *runtimeapi.PodSandboxFilter) bool {
 	if f == nil {
 		return true
 	}

@@ -45,7 +45,11 @@ func (s *Server) ListPodSandboxMetrics(ctx context.Context, _ *runtimeapi.ListPo
 		pm := &runtimeapi.PodSandboxMetrics{PodSandboxId: p.ID}
 		meta := p.Config.GetMetadata()
 		if netns := p.Namespaces[namespaces.Net]; netns != "" {
-			ifaces, err := pod.NetworkStats(netns)
+			var pid uint32
+			if len(running[p.ID]) > 0 {
+				pid = running[p.ID][0].Pid
+			}
+			ifaces, err := podNetworkStats(netns, pid)
 			if err != nil {
 				log.G(ctx).WithError(err).WithField("podsandboxid", p.ID).Debug("pod network metrics unavailable")
 			} else {

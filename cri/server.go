@@ -116,6 +116,10 @@ type Server struct {
 	runtimeapi.UnimplementedImageServiceServer
 
 	opts Options
+	// userFiles keeps images' user files for CreateContainer.
+	userFiles *spec.UserFiles
+	// layers remembers writable-layer usage for ListContainerStats.
+	layers layerUsages
 }
 
 var (
@@ -124,7 +128,7 @@ var (
 )
 
 // NewServer returns a Server over opts.
-func NewServer(opts Options) *Server { return &Server{opts: opts} }
+func NewServer(opts Options) *Server { return &Server{opts: opts, userFiles: spec.NewUserFiles()} }
 
 // NewGRPCServer returns a gRPC server with the CRI services registered and
 // the error-translating, logging interceptors installed.

@@ -11,10 +11,12 @@
 #     systemd-analyze is not installed);
 #  6. the installed slipwayd: --version, and that it loads the installed
 #     config and the same file with every setting uncommented;
-#  7. as root with containerd, runc and crictl on PATH: the installed
+#  7. as root with containerd, runc, crictl and socat on PATH: the installed
 #     slipwayd, run as the unit's ExecStart runs it (the installed config;
-#     ROOT, STATE and the CNI config dir moved to temporary dirs), answers
-#     `crictl version`, and stops cleanly on SIGTERM.
+#     ROOT, STATE and the CNI config dir moved to temporary dirs; a
+#     NOTIFY_SOCKET as systemd gives a Type=notify unit), sends READY=1
+#     only when `crictl version` answers, and STOPPING=1 then a clean exit
+#     on SIGTERM.
 #
 # Environment: BIN (the built binaries, default ./bin), INSTALL_TEST_LIVE=0
 # skips step 7, KEEP=1 keeps the temporary directory.
@@ -33,6 +35,7 @@ fail() {
 
 TMP=$(mktemp -d /tmp/install-test.XXXXXX)
 SLIPWAYD_PID=
+EXTRA_PIDS=
 # shellcheck source=hack/live-slipwayd.sh
 source hack/live-slipwayd.sh
 trap live_cleanup EXIT
@@ -74,7 +77,7 @@ for b in "${BINARIES[@]}"; do
 done
 UNIT=$DEST/usr/local/lib/systemd/system/slipwayd.service
 want_file "$UNIT" 644
-for l in ExecStart=/usr/local/bin/slipwayd KillMode=process Delegate=yes Type=exec Restart=always TasksMax=infinity \
+for l in ExecStart=/usr/local/bin/slipwayd KillMode=process Delegate=yes Type=notify NotifyAccess=main Restart=always TasksMax=infinity \
 	OOMScoreAdjust=-999 LimitNOFILE=1024:524288 WantedBy=multi-user.target \
 	Environment=PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin; do
 	want_line "$UNIT" "$l"
@@ -181,7 +184,7 @@ live_ready() {
 	[[ ${INSTALL_TEST_LIVE:-1} != 0 ]] || { log "SKIP live run: INSTALL_TEST_LIVE=0"; return 1; }
 	[[ $(id -u) == 0 ]] || { log "SKIP live run: not root"; return 1; }
 	local b
-	for b in containerd containerd-shim-runc-v2 runc crictl; do
+	for b in containerd containerd-shim-runc-v2 runc crictl socat; do
 		command -v "$b" >/dev/null || { log "SKIP live run: $b not on PATH"; return 1; }
 	done
 }
@@ -189,18 +192,27 @@ if live_ready; then
 	LIVE=$TMP/live
 	mkdir -p "$LIVE/net.d"
 	SOCK=$LIVE/state/slipway.sock
+	# systemd's side of sd_notify: a datagram socket; each message lands
+	# on a line of its own in notify.log.
+	NOTIFY=$LIVE/notify.sock
+	socat -u UNIX-RECVFROM:"$NOTIFY",fork SYSTEM:'cat; echo' >"$LIVE/notify.log" 2>&1 &
+	EXTRA_PIDS=$!
+	for ((i = 0; i < 50; i++)); do [[ -S $NOTIFY ]] && break; sleep 0.1; done
+	[[ -S $NOTIFY ]] || fail "socat did not create $NOTIFY"
 	# The unit's ExecStart and PATH, with the DESTDIR's config and the
 	# node's directories moved into $LIVE.
-	PATH=$DEST/usr/local/bin:$PATH "$SLIPWAYD" --config "$CONFIG" \
+	NOTIFY_SOCKET=$NOTIFY PATH=$DEST/usr/local/bin:$PATH "$SLIPWAYD" --config "$CONFIG" \
 		--root "$LIVE/root" --state "$LIVE/state" --cni-conf-dir "$LIVE/net.d" --metrics-address 127.0.0.1:0 \
 		>"$LIVE/slipwayd.log" 2>&1 &
 	SLIPWAYD_PID=$!
 	for ((i = 0; i < 240; i++)); do
 		kill -0 "$SLIPWAYD_PID" 2>/dev/null || fail "slipwayd exited"
-		grep -qs "slipwayd serving the CRI" "$LIVE/slipwayd.log" && break
+		grep -qsx "READY=1" "$LIVE/notify.log" && break
 		sleep 0.5
 	done
-	grep -q "slipwayd serving the CRI" "$LIVE/slipwayd.log" || fail "slipwayd is not serving the CRI on $SOCK"
+	grep -qx "READY=1" "$LIVE/notify.log" || fail "slipwayd sent no READY=1 to NOTIFY_SOCKET (got: $(tr '\n' ' ' <"$LIVE/notify.log"))"
+	# Ready means serving: the first call answers (crictl's own timeout
+	# only; no retry loop).
 	timeout 30 crictl --runtime-endpoint "unix://$SOCK" version >"$LIVE/version" 2>"$LIVE/version.err" || {
 		cat "$LIVE/version.err" >&2
 		fail "crictl version through $SOCK failed"
@@ -215,7 +227,12 @@ if live_ready; then
 	wait "$SLIPWAYD_PID" || rc=$?
 	SLIPWAYD_PID=
 	((rc == 0)) || fail "slipwayd exited $rc on SIGTERM"
-	log "slipwayd (pid from this run) stopped cleanly on SIGTERM"
+	grep -qx "STOPPING=1" "$LIVE/notify.log" || fail "slipwayd sent no STOPPING=1 on SIGTERM (got: $(tr '\n' ' ' <"$LIVE/notify.log"))"
+	# Only slipwayd's messages: its containerd's would be a second READY=1.
+	(($(grep -cx "READY=1" "$LIVE/notify.log") == 1)) || fail "more than one READY=1: $(tr '\n' ' ' <"$LIVE/notify.log")"
+	log "slipwayd (pid from this run) sent READY=1 when serving, STOPPING=1 and stopped cleanly on SIGTERM"
+	kill "$EXTRA_PIDS"
+	EXTRA_PIDS=
 fi
 
 log "all checks passed"

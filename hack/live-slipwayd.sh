@@ -2,7 +2,7 @@
 # their own under a temporary directory (chart-test.sh, install-test.sh).
 # The sourcing script sets TMP, runs the daemon with --root/--state under
 # $TMP/live and its log in $TMP/live/slipwayd.log, records its PID in
-# SLIPWAYD_PID, and defines log(); then `trap live_cleanup EXIT`.
+# SLIPWAYD_PID (and EXTRA_PIDS, optional), and defines log(); then `trap live_cleanup EXIT`.
 
 # live_cleanup stops that slipwayd (and its containerd, should it outlive
 # it), unmounts whatever is left under $TMP, shows the daemon's log when
@@ -10,6 +10,10 @@
 # script's status.
 live_cleanup() {
 	local rc=$?
+	# Helpers the script started beside slipwayd (a listener), by pid.
+	if [[ -n ${EXTRA_PIDS:-} ]]; then
+		kill $EXTRA_PIDS 2>/dev/null || true
+	fi
 	if [[ -n ${SLIPWAYD_PID:-} ]] && kill -0 "$SLIPWAYD_PID" 2>/dev/null; then
 		kill -TERM "$SLIPWAYD_PID" 2>/dev/null || true
 		wait "$SLIPWAYD_PID" 2>/dev/null || true

@@ -48,6 +48,9 @@ type CRIConfig struct {
 	// this (pause) image, as on other runtimes; empty runs none but for a
 	// shared PID namespace, and then slipway's own binary.
 	SandboxImage string `toml:"sandbox_image" json:"sandboxImage"`
+	// ShimPodsPerGroup is how many pods' containers share one runc shim
+	// (package shimgroup); 1 gives each pod a shim of its own.
+	ShimPodsPerGroup int `toml:"shim_pods_per_group" json:"shimPodsPerGroup"`
 	// LoggerBinary is the slipway-logger executable the shims run for
 	// container logs; empty means beside slipwayd, then in PATH.
 	LoggerBinary string `toml:"logger_binary" json:"loggerBinary"`
@@ -97,8 +100,14 @@ func defaultConfig() Config {
 			Namespace:    "k8s.io",
 			Snapshotter:  "overlayfs",
 			CgroupDriver: "auto",
-			EnableCDI:    true,
-			CDISpecDirs:  []string{"/etc/cdi", "/var/run/cdi"},
+			// 8 pods per shim: measured (docs/benchmarks.md) the shim's
+			// private memory is about 4 MiB for one pod and 0.5 MiB more
+			// per pod it adds, so 8 pods take a shim's cost per pod from
+			// about 17 MiB RSS / 4 MiB private to about 2 / 1; past that the
+			// saving is small while a shim's death takes more pods with it.
+			ShimPodsPerGroup: 8,
+			EnableCDI:        true,
+			CDISpecDirs:      []string{"/etc/cdi", "/var/run/cdi"},
 		},
 		Containerd: ContainerdConfig{Binary: "containerd", LogLevel: "info"},
 		Registry:   RegistryConfig{ConfigPath: "/etc/slipway/certs.d"},
@@ -196,6 +205,9 @@ func (c Config) validate() error {
 		if !filepath.IsAbs(v) {
 			return fmt.Errorf("%s must be an absolute path, got %q", name, v)
 		}
+	}
+	if c.CRI.ShimPodsPerGroup < 1 {
+		return fmt.Errorf("cri.shim_pods_per_group must be 1 or more, got %d", c.CRI.ShimPodsPerGroup)
 	}
 	if c.CRI.Namespace == "" {
 		return errors.New("cri.namespace must not be empty")

@@ -85,13 +85,24 @@ func want[T comparable](got, want T) error {
 
 func TestFlagErrors(t *testing.T) {
 	for args, wantErr := range map[string]string{
-		"--builder=maybe": "want true or false",
-		"--nosuchflag":    "flag provided but not defined",
-		"--root /r extra": "unexpected arguments",
+		"--builder=maybe":            "want true or false",
+		"--nosuchflag":               "flag provided but not defined",
+		"--root /r extra":            "unexpected arguments",
+		"--shim-pods-per-group=some": "want a whole number",
 	} {
 		if _, err := parseTestConfig(t, "", strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%s: error %v, want one containing %q", args, err, wantErr)
 		}
+	}
+}
+
+func TestShimPodsPerGroupBelowOneIsRefused(t *testing.T) {
+	cfg, err := parseTestConfig(t, "[cri]\nshim_pods_per_group = 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "cri.shim_pods_per_group must be 1 or more, got 0") {
+		t.Fatalf("validate: %v, want the key named", err)
 	}
 }
 
@@ -222,6 +233,8 @@ func flagValueFor(t *testing.T, key string) string {
 		return fmt.Sprint(!defaultBool(t, key))
 	case reflect.Slice:
 		return "/a,/b"
+	case reflect.Int:
+		return "3"
 	default:
 		return "/v"
 	}

@@ -36,7 +36,7 @@ func loadContainers(ctx context.Context, client *containerd.Client) (*container.
 // startContainers runs containers over the loaded store: it follows their tasks
 // (Reconcile, again after every containerd restart) and starts recording
 // OOM kills until ctx is done. Close the runtime before the client.
-func startContainers(ctx context.Context, cfg Config, client *containerd.Client, store *container.Store, hooks container.Hooks, m *metrics.Metrics) (*containerRuntime, error) {
+func startContainers(ctx context.Context, cfg Config, client *containerd.Client, store *container.Store, hooks container.Hooks, shims container.Shims, m *metrics.Metrics) (*containerRuntime, error) {
 	binary, err := helperBinary(cfg.CRI.LoggerBinary, "slipway-logger", "cri.logger_binary")
 	if err != nil {
 		return nil, err
@@ -60,6 +60,7 @@ func startContainers(ctx context.Context, cfg Config, client *containerd.Client,
 		}),
 		Hooks:   hooks,
 		Metrics: m,
+		Shims:   shims,
 	})
 	if err := rt.CleanupInterrupted(ctx); err != nil {
 		log.G(ctx).WithError(err).Warn("cleaning up after interrupted container creations")

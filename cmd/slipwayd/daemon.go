@@ -12,6 +12,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/slipway-dev/slipway/cri"
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/embedded"
@@ -38,8 +39,9 @@ func run(ctx context.Context, cfg Config) error {
 	if _, err := startMetrics(ctx, cfg.Metrics, reg, &ready); err != nil {
 		return err
 	}
-	// From the first signal on, /readyz says so.
+	// From the first signal on, /readyz and systemd say so.
 	context.AfterFunc(ctx, ready.stop)
+	context.AfterFunc(ctx, func() { notifySystemd(context.WithoutCancel(ctx), daemon.SdNotifyStopping) })
 	address := cfg.Containerd.Address
 	if address == "" {
 		ctrd, err := embedded.Start(ctx, embedded.Config{
@@ -75,6 +77,7 @@ func run(ctx context.Context, cfg Config) error {
 	if cfg.Builder.Only {
 		ready.set(health.ready)
 		log.G(ctx).Info("builder-only mode: not serving the CRI")
+		notifySystemd(ctx, daemon.SdNotifyReady)
 		return builder.wait(ctx)
 	}
 
@@ -104,7 +107,7 @@ func run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks(), m)
+	containers, err := startContainers(watchCtx, cfg, client, containerStore, nriHost.containerHooks(), pods.shims, m)
 	if err != nil {
 		return err
 	}
@@ -165,6 +168,9 @@ func run(ctx context.Context, cfg Config) error {
 		}
 		return nil
 	})
+	if ctx.Err() == nil { // a signal during start-up has sent STOPPING=1
+		notifySystemd(ctx, daemon.SdNotifyReady)
+	}
 
 	select {
 	case err := <-serveErr:
@@ -180,6 +186,13 @@ func run(ctx context.Context, cfg Config) error {
 		server.Stop()
 	}
 	_ = os.Remove(cfg.CRI.Socket)
+	// Shim groups whose last pod just left would keep their keeper (and
+	// shim) until the next start: close them now.
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := pods.shims.CloseEmpty(closeCtx); err != nil {
+		log.G(ctx).WithError(err).Warn("closing empty shim groups (their keepers are deleted at the next start)")
+	}
 	return nil
 }
 

@@ -42,6 +42,18 @@ func (o *overrideFlags) list(name, usage string, field func(*Config) *[]string) 
 	})
 }
 
+// integer defines a flag that sets an int field.
+func (o *overrideFlags) integer(name, usage string, field func(*Config) *int) {
+	o.fs.Func(name, usage, func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		o.edits = append(o.edits, func(c *Config) { *field(c) = n })
+		return nil
+	})
+}
+
 // boolean defines a flag that sets a bool field: --name is true,
 // --name=false false.
 func (o *overrideFlags) boolean(name, usage string, field func(*Config) *bool) {
@@ -83,6 +95,7 @@ func (o *overrideFlags) defineFlags(def Config) {
 	o.str("cgroup-driver", "cgroupfs, systemd or auto (default "+def.CRI.CgroupDriver+")", func(c *Config) *string { return &c.CRI.CgroupDriver })
 	o.str("sandbox-image", "run every pod's infra process from this pause image (default: none)", func(c *Config) *string { return &c.CRI.SandboxImage })
 	o.str("infra-binary", "slipway-infra executable (default: beside slipwayd, then PATH)", func(c *Config) *string { return &c.CRI.InfraBinary })
+	o.integer("shim-pods-per-group", "pods whose containers share one runc shim, 1 for a shim per pod (default "+strconv.Itoa(def.CRI.ShimPodsPerGroup)+")", func(c *Config) *int { return &c.CRI.ShimPodsPerGroup })
 	o.list("cdi-spec-dirs", "comma-separated CDI spec directories (default "+strings.Join(def.CRI.CDISpecDirs, ",")+")", func(c *Config) *[]string { return &c.CRI.CDISpecDirs })
 
 	o.str("cni-conf-dir", "CNI config directory (default "+def.CNI.ConfDir+")", func(c *Config) *string { return &c.CNI.ConfDir })

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/log"
@@ -14,6 +15,7 @@ import (
 	"github.com/slipway-dev/slipway/runtime/images"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/shimgroup"
 	"github.com/slipway-dev/slipway/runtime/spec"
 )
 
@@ -26,6 +28,8 @@ type podRuntime struct {
 	infra pod.InfraRunner
 	// shimInfra is the containerd-run kind, also used to clean up.
 	shimInfra *pod.Infra
+	// shims puts pods' containers in shared runc shims.
+	shims *shimgroup.Groups
 }
 
 // newRuntime returns the pod runtime over r, containers and images.
@@ -44,6 +48,7 @@ func (r *podRuntime) newRuntime(cfg Config, containers pod.Containers, images cr
 		EnsureImage: func(ctx context.Context, ref string) error { return ensureImage(ctx, images, ref) },
 		InfraRootfs: infraRootfs(cfg),
 		Hooks:       hooks,
+		ShimGroups:  r.shims,
 	})
 }
 
@@ -88,7 +93,23 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 	if err != nil {
 		return nil, err
 	}
-	r := &podRuntime{store: store, network: network, infra: shimInfra, shimInfra: shimInfra}
+	if err := shimgroup.LinkKeeper(rootfs); err != nil {
+		return nil, err
+	}
+	driver := cfg.cgroupDriver()
+	shims := shimgroup.New(shimgroup.Options{
+		Client:       client,
+		PodsPerGroup: cfg.CRI.ShimPodsPerGroup,
+		Rootfs:       rootfs,
+		CgroupsPath:  func(id string) (string, error) { return keeperCgroupsPath(driver, id) },
+		IdleGrace:    shimGroupIdleGrace,
+	})
+	groupOf := map[string]string{}
+	for _, p := range store.List() {
+		groupOf[p.ID] = p.ShimGroup
+	}
+	shims.Restore(groupOf)
+	r := &podRuntime{store: store, network: network, infra: shimInfra, shimInfra: shimInfra, shims: shims}
 	switch {
 	case cfg.CRI.SandboxImage != "":
 		if _, err := images.ParseReference(cfg.CRI.SandboxImage); err != nil {
@@ -103,8 +124,27 @@ func startPods(ctx context.Context, cfg Config, client *containerd.Client) (*pod
 		r.infra = direct
 	}
 	reconcilePods(ctx, cfg, client, r)
+	if err := shims.Reconcile(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("reconcile: shim groups (retried at the next start)")
+	}
 	return r, nil
 }
+
+// keeperCgroupsPath is the cgroup of shim group keeper id: a node-level
+// cgroup of its own (/ID with cgroupfs, system.slice with systemd), not
+// containerd's default /NAMESPACE/ID beside the pods' containers.
+func keeperCgroupsPath(driver, id string) (string, error) {
+	if driver == "systemd" {
+		return spec.CgroupsPath(driver, "", id)
+	}
+	return spec.CgroupsPath(driver, "/", id)
+}
+
+// shimGroupIdleGrace is how long a shim group whose last pod was removed
+// keeps its shim for a new pod: a pod replaced by another (kubelet removes
+// the old one first, or a churning benchmark does) then finds a shim
+// running instead of paying for a new one.
+const shimGroupIdleGrace = 2 * time.Second
 
 // infraRootfs is the synthetic rootfs the infra binary runs from.
 func infraRootfs(cfg Config) string { return filepath.Join(cfg.State, "infra", "rootfs") }
@@ -172,6 +212,13 @@ func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r
 			}
 			if dir == stateDir {
 				logErr(r.infra.Remove(ctx, e.Name()), "removing infra process", e.Name())
+				// What a crash left unrecorded in the pod's namespaces: an
+				// infra process forked before its pid file was written.
+				killed, err := namespaces.KillMembers(filepath.Join(dir, e.Name(), "ns"))
+				logErr(err, "ending processes in the pod's namespaces", e.Name())
+				if len(killed) > 0 {
+					log.G(ctx).WithField("podsandboxid", e.Name()).WithField("pids", killed).Info("reconcile: ended processes left in the namespaces of a pod with no record")
+				}
 				for _, kind := range []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS, namespaces.User} {
 					logErr(namespaces.Unpin(filepath.Join(dir, e.Name(), "ns", string(kind))), "unpinning namespace", e.Name())
 				}

@@ -56,7 +56,8 @@
 # Their tables follow the critest table in --out.
 #
 # --profile DIR starts slipwayd with --metrics-pprof (pprof on its loopback
-# metrics listener) and, while each critest group runs on it, saves
+# metrics listener) and, while each critest group (and the memory and scale
+# sections) runs on it, saves
 # back-to-back 5 s CPU profiles and execution traces into DIR/round-N/GROUP/
 # (cpu-*.pprof merged into cpu.pprof with a cpu-top.txt summary; trace-*.out
 # for `go tool trace`).
@@ -617,8 +618,10 @@ run_measure() {
 	# In the background and waited for, as critest is (see run_group).
 	"$work/crimeasure" "$kind" "${args[@]}" >"$dir/round-$round.log" 2>&1 &
 	critest_pid=$!
+	[[ -n $profile_dir && $rt_name == slipwayd ]] && start_profiling "$profile_dir/round-$round/$kind"
 	wait "$critest_pid" || rc=$?
 	critest_pid=
+	((${#prof_pids[@]})) && stop_profiling "$profile_dir/round-$round/$kind"
 	if ((rc == 0)); then
 		log "$rt_name: $kind done in $((SECONDS - start))s"
 	else

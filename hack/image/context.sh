@@ -60,6 +60,14 @@ put() {
 for b in slipwayd slipway slipway-infra slipway-logger; do
 	put "$BIN/$b" "$OUT/slipway/usr/local/bin"
 done
+# `make build` keeps symbols and DWARF in slipwayd and slipway for
+# debuggers; the image drops them (slipwayd 95 -> 66 MiB). Go's own tables
+# stay, so panics and pprof still name functions.
+if command -v strip >/dev/null; then
+	strip "$OUT"/slipway/usr/local/bin/slipwayd "$OUT"/slipway/usr/local/bin/slipway
+else
+	echo "context.sh: no strip (binutils): the image keeps slipwayd's debug symbols" >&2
+fi
 [[ -n $(ls -A "$CNI_BIN_DIR" 2>/dev/null) ]] || fail "no CNI plugins in $CNI_BIN_DIR: run make deps"
 for b in containerd containerd-shim-runc-v2 runc; do
 	put "$TOOLS_DIR/$b" "$OUT/tools/usr/local/bin"

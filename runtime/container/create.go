@@ -3,14 +3,13 @@ package container
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
-	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/defaults"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -39,11 +38,12 @@ type CreateRequest struct {
 	// ImageVolumes are the container's image volumes, mounted before
 	// SpecOpts is called.
 	ImageVolumes []ImageVolume
-	// SpecOpts returns the spec options of container id once its rootfs
-	// snapshot exists and its image volumes are mounted; rootfs are its
-	// mounts, for options that read the image's files, and config is
-	// Container.Config with the image volumes' host paths filled in.
-	SpecOpts func(id string, rootfs []mount.Mount, config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error)
+	// SpecOpts returns the spec options of container id once its image
+	// volumes are mounted; config is Container.Config with the image
+	// volumes' host paths filled in. The rootfs snapshot is prepared
+	// meanwhile: rootfs waits for it and returns its mounts, for options
+	// that read the image's files (call it only then).
+	SpecOpts func(id string, rootfs func(context.Context) ([]mount.Mount, error), config *runtimeapi.ContainerConfig) ([]oci.SpecOpts, error)
 	// UIDs and GIDs are the pod's user namespace mappings, nil for the
 	// node's: the rootfs is then ID-mapped (rootfsRemap).
 	UIDs, GIDs []specs.LinuxIDMapping
@@ -73,26 +73,34 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	spans := timing.Start(ctx, "CreateContainer")
 	defer spans.End()
 	// The lease keeps containerd's GC off the new snapshot until the
-	// container record refers to it; one a crash left is deleted by
-	// ReleaseStaleLeases.
-	ctx, releaseLease, err := r.opts.Client.WithLease(ctx, leases.WithLabel(leaseLabel, "create"), leases.WithExpiration(time.Hour))
+	// container record refers to it (see lease.go).
+	ctx, releaseLease, err := r.leases.take(ctx)
 	if err != nil {
 		return fmt.Errorf("taking a lease: %w", err)
 	}
-	defer func() {
-		if err := releaseLease(context.WithoutCancel(ctx)); err != nil {
-			log.G(ctx).WithError(err).Warn("releasing lease")
-		}
-		spans.Step("release-lease")
-	}()
+	defer releaseLease()
 	spans.Step("lease")
-	rootfs, err := r.prepareRootfs(ctx, c.ID, req.ImageName, req.DiffIDs, rootfsRemap(req.UIDs, req.GIDs)...)
-	if err != nil {
-		return err
+	// The rootfs snapshot is prepared while the spec is made and the
+	// container recorded: containerd records a container whose snapshot
+	// does not exist yet, and the spec waits for the snapshot only to read
+	// the image's files (a user name to look up). A crash between the two
+	// writes leaves a snapshot without a container, which goes with the
+	// lease, or a created container without its snapshot, which
+	// CleanupInterrupted deletes.
+	var rootfs []mount.Mount
+	var rootfsErr error
+	rootfsDone := make(chan struct{})
+	go func() {
+		defer close(rootfsDone)
+		rootfs, rootfsErr = r.prepareRootfs(ctx, c.ID, req.ImageName, req.DiffIDs, rootfsRemap(req.UIDs, req.GIDs)...)
+	}()
+	waitRootfs := func(context.Context) ([]mount.Mount, error) {
+		<-rootfsDone
+		return rootfs, rootfsErr
 	}
-	spans.Step("rootfs")
 	defer func() {
-		if retErr != nil {
+		<-rootfsDone
+		if retErr != nil && rootfsErr == nil {
 			if err := r.opts.Client.SnapshotService(r.opts.Snapshotter).Remove(context.WithoutCancel(ctx), c.ID); err != nil {
 				log.G(ctx).WithError(err).Warn("removing rootfs of failed container")
 			}
@@ -109,7 +117,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 		}
 	}()
 	spans.Step("image-volumes")
-	specOpts, err := req.SpecOpts(c.ID, rootfs, c.Config)
+	specOpts, err := req.SpecOpts(c.ID, waitRootfs, c.Config)
 	if err != nil {
 		return err
 	}
@@ -152,10 +160,22 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 	if err != nil {
 		return err
 	}
-	_, err = r.opts.Client.NewContainer(ctx, c.ID,
+	select {
+	case <-rootfsDone:
+		if rootfsErr != nil {
+			return rootfsErr
+		}
+	default:
+	}
+	var inSandbox []containerd.NewContainerOpts
+	if r.opts.Shims != nil {
+		if sb := r.opts.Shims.Sandbox(c.PodID); sb != "" {
+			inSandbox = append(inSandbox, containerd.WithSandbox(sb))
+		}
+	}
+	_, err = r.opts.Client.NewContainer(ctx, c.ID, append(inSandbox,
 		containerd.WithImageName(req.ImageName),
-		containerd.WithSnapshotter(r.opts.Snapshotter),
-		containerd.WithSnapshot(c.ID),
+		withRootfsSnapshot(r.opts.Snapshotter, c.ID),
 		containerd.WithSpec(spec),
 		containerd.WithRuntime(RuntimeName, &options.Options{SystemdCgroup: r.opts.SystemdCgroup}),
 		containerd.WithContainerLabels(Labels(c.PodID)),
@@ -166,15 +186,38 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 			cc.Extensions[extensionKey] = ext
 			return nil
 		},
-	)
+	)...)
+	spans.Step("record")
+	<-rootfsDone
+	spans.Step("rootfs")
+	if rootfsErr != nil {
+		if err == nil {
+			if err := r.opts.Client.ContainerService().Delete(context.WithoutCancel(ctx), c.ID); err != nil && !errdefs.IsNotFound(err) {
+				log.G(ctx).WithError(err).Warn("deleting the record of a container whose rootfs failed (start-up cleanup deletes it)")
+			}
+		}
+		return rootfsErr
+	}
 	if err != nil {
 		return fmt.Errorf("creating container: %w", err)
 	}
-	spans.Step("record")
 	r.opts.Store.Add(c)
 	r.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
 	r.hooks().Notify(ctx, PostCreate, c)
 	return nil
+}
+
+// withRootfsSnapshot makes snapshot key of snapshotter the container's
+// rootfs. Unlike containerd.WithSnapshot it does not ask whether the
+// snapshot exists (a round trip, and Create prepares it meanwhile).
+func withRootfsSnapshot(snapshotter, key string) containerd.NewContainerOpts {
+	return func(_ context.Context, _ *containerd.Client, c *containers.Container) error {
+		if snapshotter == "" {
+			snapshotter = defaults.DefaultSnapshotter
+		}
+		c.Snapshotter, c.SnapshotKey = snapshotter, key
+		return nil
+	}
 }
 
 // prepareRootfs prepares the container's writable snapshot on the
@@ -208,9 +251,6 @@ func (r *Runtime) prepareRootfs(ctx context.Context, id, imageName string, diffI
 	return mounts, nil
 }
 
-// leaseLabel marks the leases container creation takes.
-const leaseLabel = "io.slipway.lease"
-
 // CleanupInterrupted removes what creations, starts and removals that a
 // crash interrupted left: their leases (so containerd's GC removes the
 // snapshots they held), exit guards without a container, and tasks created
@@ -218,6 +258,9 @@ const leaseLabel = "io.slipway.lease"
 // (those of the others are mounted again if a reboot unmounted them).
 // Call it at start-up, before serving.
 func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
+	if err := r.deleteUnprepared(ctx); err != nil {
+		return err
+	}
 	if err := r.removeStaleGuards(ctx); err != nil {
 		return err
 	}
@@ -236,6 +279,39 @@ func (r *Runtime) CleanupInterrupted(ctx context.Context) error {
 		if err := r.opts.Client.LeasesService().Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("deleting stale lease %s: %w", l.ID, err)
 		}
+	}
+	return nil
+}
+
+// deleteUnprepared deletes the created containers whose rootfs snapshot
+// does not exist: a crash came between recording the container and
+// preparing its snapshot (Create makes both at once), so the creation
+// never returned.
+func (r *Runtime) deleteUnprepared(ctx context.Context) error {
+	for _, c := range r.opts.Store.List() {
+		if c.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+			continue
+		}
+		info, err := r.opts.Client.ContainerService().Get(ctx, c.ID)
+		if errdefs.IsNotFound(err) || err == nil && (info.SnapshotKey == "" || info.Snapshotter == "") {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
+		_, err = r.opts.Client.SnapshotService(info.Snapshotter).Stat(ctx, info.SnapshotKey)
+		if err == nil {
+			continue
+		}
+		if !errdefs.IsNotFound(err) {
+			return fmt.Errorf("container %s: rootfs snapshot: %w", c.ID, err)
+		}
+		if err := r.opts.Client.ContainerService().Delete(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deleting container %s, whose creation was interrupted: %w", c.ID, err)
+		}
+		log.G(ctx).WithField("containerid", c.ID).Info("deleted a container whose creation was interrupted before its rootfs was prepared")
+		r.opts.Store.Drop(c.ID)
+		r.names.Release(c.Name, c.ID)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -30,7 +31,14 @@ const (
 
 // monitor is the armed exit monitor of one container.
 type monitor struct {
-	// done is closed once the exit is recorded or the container is gone.
+	// exited is closed once the exit is recorded or the container is
+	// gone: the container is stopped (the shim killed every process of
+	// it before it reported the exit) and StopContainer may return.
+	exited   chan struct{}
+	exitOnce sync.Once
+	// done is closed after exited, once the task is deleted (its runc
+	// state, cgroup and, for a pod's last task, its shim are gone) and
+	// the monitor is released: what Remove and a pod's stop wait for.
 	done chan struct{}
 	// startedAt and pid are what Start saw, for a record Start could not
 	// write (Reconcile writes it); zero when the monitor was armed later.
@@ -47,7 +55,7 @@ func (r *Runtime) arm(ctx context.Context, id string, task containerd.Task, exit
 	if m, ok := r.monitors[id]; ok {
 		return m, false
 	}
-	m := &monitor{done: make(chan struct{}), startedAt: startedAt}
+	m := &monitor{exited: make(chan struct{}), done: make(chan struct{}), startedAt: startedAt}
 	if task != nil {
 		m.pid = task.Pid()
 	}
@@ -207,6 +215,13 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 		// task, which is kept.
 		return
 	}
+	// The exit is recorded: a stop waiting for it returns while the task
+	// is deleted. A crash from here on leaves an exited container with a
+	// task, which Reconcile deletes.
+	m.markExited()
+	if c.ID != "" {
+		r.publish(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
+	}
 	if task != nil {
 		if err := r.deleteTaskInPod(ctx, c.PodID, task); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).Warn("deleting exited task (Reconcile retries)")
@@ -221,10 +236,10 @@ func (r *Runtime) finish(ctx context.Context, id string, m *monitor, task contai
 	r.cleanupAttach(ctx, id)
 	r.disarm(id, m)
 	spans.Step("release")
-	if c.ID != "" {
-		r.publish(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
-	}
 }
+
+// markExited wakes the waiters for m's exit; it is idempotent.
+func (m *monitor) markExited() { m.exitOnce.Do(func() { close(m.exited) }) }
 
 // disarm releases container id's monitor m and wakes its waiters.
 func (r *Runtime) disarm(id string, m *monitor) {
@@ -233,6 +248,7 @@ func (r *Runtime) disarm(id string, m *monitor) {
 		delete(r.monitors, id)
 	}
 	r.mu.Unlock()
+	m.markExited()
 	close(m.done)
 }
 

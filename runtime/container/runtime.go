@@ -50,6 +50,9 @@ type Options struct {
 	// Metrics counts OOM kills and containerd reconnects; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+	// Shims guards task creation and deletion per shim (see shim.go);
+	// nil serializes them per pod.
+	Shims Shims
 }
 
 // Runtime creates, starts, stops and removes containers and records how
@@ -68,14 +71,18 @@ type Runtime struct {
 	closeOnce sync.Once
 	// names binds container names to IDs.
 	names *names.Registry
-	// shims serializes task creation and deletion per pod (see shim.go).
+	// shims serializes task creation and deletion per pod when
+	// opts.Shims is nil (see shim.go).
 	shims keylock.Locks
+	// leases are the leases of container creations (see lease.go).
+	leases *creationLeases
 }
 
 // New returns a Runtime over a loaded store, with the names of its
 // containers bound. Call CleanupInterrupted and Reconcile before serving.
 func New(opts Options) *Runtime {
 	r := &Runtime{opts: opts, monitors: map[string]*monitor{}, oomed: map[string]bool{}, closed: make(chan struct{}), names: names.New()}
+	r.leases = newCreationLeases(opts.Client.LeasesService(), opts.Client.DefaultNamespace())
 	for _, c := range opts.Store.List() {
 		if c.Name != "" {
 			r.names.Bind(c.Name, c.ID)
@@ -168,31 +175,28 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 // start, so it is never after the exit the shim reports. On error no task
 // is left.
 func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Spans) (_ containerd.Task, _ <-chan containerd.ExitStatus, startedAt time.Time, retErr error) {
-	cc, err := r.opts.Client.LoadContainer(ctx, c.ID)
-	if err != nil {
-		return nil, nil, startedAt, err
-	}
-	spans.Step("load")
 	// The guard is written before the task exists and stays until
-	// Remove, even if the start fails.
-	if err := r.guard(ctx, c.ID); err != nil {
+	// Remove, even if the start fails. Its write (a containerd metadata
+	// transaction) overlaps loading the container and preparing its IO.
+	guardErr := make(chan error, 1)
+	go func() { guardErr <- r.guard(ctx, c.ID) }()
+	cc, creator, err := r.prepareTask(ctx, c)
+	if err == nil {
+		spans.Step("load-io")
+	}
+	if gerr := <-guardErr; err == nil {
+		err = gerr
+	}
+	if err != nil {
+		r.cleanupAttach(ctx, c.ID)
 		return nil, nil, startedAt, err
 	}
 	spans.Step("guard")
-	attach, err := r.prepareAttach(c)
-	if err != nil {
-		return nil, nil, startedAt, err
-	}
 	defer func() {
 		if retErr != nil {
 			r.cleanupAttach(ctx, c.ID)
 		}
 	}()
-	creator, err := r.opts.LogIO(c, attach)
-	if err != nil {
-		return nil, nil, startedAt, err
-	}
-	spans.Step("io")
 	task, err := r.newTaskInPod(ctx, c, cc, creator, spans)
 	if err != nil {
 		return nil, nil, startedAt, fmt.Errorf("creating task: %w", err)
@@ -214,9 +218,29 @@ func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Span
 	return task, exitC, startedAt, nil
 }
 
+// prepareTask loads c's containerd container and makes its task IO (with
+// its attach paths); on error the caller cleans up the attach paths.
+func (r *Runtime) prepareTask(ctx context.Context, c Container) (containerd.Container, cio.Creator, error) {
+	cc, err := r.opts.Client.LoadContainer(ctx, c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	attach, err := r.prepareAttach(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	creator, err := r.opts.LogIO(c, attach)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cc, creator, nil
+}
+
 // Stop sends the container's stop signal, waits up to timeout for it to
 // exit, then kills it. Stopping a container that is not running succeeds.
-// It returns once the exit is recorded and the task deleted.
+// It returns once the exit is recorded: the container's processes are
+// gone, and its task is being deleted (Remove, and a pod's stop, wait for
+// that).
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout) })
 	if errdefs.IsNotFound(err) {
@@ -225,14 +249,36 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 	return err
 }
 
-// StopInPod kills the running containers of pod podID.
+// StopInPod kills the running containers of pod podID and returns once
+// their tasks are deleted.
 func (r *Runtime) StopInPod(ctx context.Context, podID string) error {
-	for _, c := range r.opts.Store.InPod(podID) {
+	inPod := r.opts.Store.InPod(podID)
+	for _, c := range inPod {
 		if err := r.Stop(ctx, c.ID, 0); err != nil {
 			return fmt.Errorf("stopping container %s: %w", c.ID, err)
 		}
 	}
+	for _, c := range inPod {
+		if err := r.released(ctx, c.ID); err != nil {
+			return fmt.Errorf("stopping container %s: %w", c.ID, err)
+		}
+	}
 	return nil
+}
+
+// released waits until container id has no armed monitor: its exit is
+// recorded and its task deleted (or it never ran).
+func (r *Runtime) released(ctx context.Context, id string) error {
+	m := r.monitorOf(id)
+	if m == nil {
+		return nil
+	}
+	select {
+	case <-m.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) error {
@@ -249,9 +295,15 @@ func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) 
 	if m == nil {
 		return nil
 	}
+	select {
+	case <-m.exited:
+		// Recorded; the monitor is deleting the task.
+		return nil
+	default:
+	}
 	spans := timing.Start(ctx, "stop")
 	defer spans.End()
-	done := m.done
+	done := m.exited
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return err
@@ -299,11 +351,11 @@ func (r *Runtime) stop(ctx context.Context, c Container, timeout time.Duration) 
 // a container exiting on its own takes its shim's connection with it.
 const exitRace = 5 * time.Second
 
-// exitedOr returns nil when the container's exit is recorded within
-// exitRace, else err.
-func exitedOr(done <-chan struct{}, err error) error {
+// exitedOr returns nil when the container's exit is recorded (exited is
+// closed) within exitRace, else err.
+func exitedOr(exited <-chan struct{}, err error) error {
 	select {
-	case <-done:
+	case <-exited:
 		return nil
 	case <-time.After(exitRace):
 		return err
@@ -335,6 +387,13 @@ func (r *Runtime) remove(ctx context.Context, c Container) error {
 	if err := r.stop(ctx, c, 0); err != nil {
 		return err
 	}
+	spans := timing.Start(ctx, "remove")
+	defer spans.End()
+	// The monitor deletes the task of an exit it recorded.
+	if err := r.released(ctx, id); err != nil {
+		return err
+	}
+	spans.Step("released")
 	cc, err := r.opts.Client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		cc = nil
@@ -348,6 +407,7 @@ func (r *Runtime) remove(ctx context.Context, c Container) error {
 			}
 		}
 	}
+	spans.Step("task")
 	// The task is gone: nothing uses the image volumes. They go before
 	// the record, so a failure here is retried by the next Remove.
 	if err := r.removeImageVolumes(ctx, id); err != nil {
@@ -358,9 +418,11 @@ func (r *Runtime) remove(ctx context.Context, c Container) error {
 			return fmt.Errorf("deleting container: %w", err)
 		}
 	}
+	spans.Step("container")
 	if err := r.unguard(ctx, id); err != nil {
 		return err
 	}
+	spans.Step("guard")
 	r.cleanupAttach(ctx, id)
 	if cur, err := r.opts.Store.Get(id); err == nil {
 		c = cur
@@ -442,7 +504,7 @@ func (r *Runtime) update(ctx context.Context, id string, res *specs.LinuxResourc
 			// A container exiting meanwhile (its shim may go with it) only
 			// has its record updated.
 			if err := task.Update(ctx, containerd.WithResources(res)); err != nil && !errdefs.IsNotFound(err) {
-				if err := exitedOr(m.done, err); err != nil {
+				if err := exitedOr(m.exited, err); err != nil {
 					return fmt.Errorf("updating running container: %w", err)
 				}
 			}

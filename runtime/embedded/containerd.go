@@ -115,6 +115,7 @@ func (d *Containerd) spawn(ctx context.Context) (<-chan struct{}, error) {
 		return nil, fmt.Errorf("opening containerd log: %w", err)
 	}
 	cmd := exec.Command(d.cfg.Binary, "--config", d.cfg.ConfigPath())
+	cmd.Env = withoutNotifySocket(os.Environ())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,            // a terminal's ^C reaches slipwayd only
@@ -282,4 +283,17 @@ func exitStatus(err error) string {
 		return "0"
 	}
 	return err.Error()
+}
+
+// withoutNotifySocket is env without NOTIFY_SOCKET. Under a systemd unit of
+// Type=notify the unit's readiness is slipwayd's (its CRI serves), and
+// containerd would otherwise report itself ready to the same socket first.
+func withoutNotifySocket(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -43,11 +43,13 @@ func (s *Service) lease(ctx context.Context) (_ context.Context, release func(),
 	return leases.WithLease(ctx, l.ID), release, nil
 }
 
-// deleteStaleLeases deletes the pull leases left by an earlier slipwayd that
-// died while pulling; call it before serving pulls.
+// deleteStaleLeases deletes the pull and collection leases left by an
+// earlier slipwayd that died while pulling or collecting; call it before
+// serving pulls.
 func (s *Service) deleteStaleLeases(ctx context.Context) error {
 	ls := s.opts.Client.LeasesService()
-	stale, err := ls.List(ctx, fmt.Sprintf("labels.%q", pullLeaseLabel))
+	// containerd ORs the filters.
+	stale, err := ls.List(ctx, fmt.Sprintf("labels.%q", pullLeaseLabel), fmt.Sprintf("labels.%q", collectLeaseLabel))
 	if err != nil {
 		return fmt.Errorf("listing pull leases: %w", err)
 	}
@@ -55,7 +57,7 @@ func (s *Service) deleteStaleLeases(ctx context.Context) error {
 		if err := ls.Delete(ctx, l); err != nil {
 			return fmt.Errorf("deleting stale pull lease %s: %w", l.ID, err)
 		}
-		log.G(ctx).WithField("lease", l.ID).Info("deleted the lease of an interrupted pull")
+		log.G(ctx).WithField("lease", l.ID).Info("deleted the lease of an interrupted pull or collection")
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/slipway-dev/slipway/runtime/timing"
+	"golang.org/x/sync/errgroup"
 )
 
 // Credentials returns the username and secret to present to a registry
@@ -31,10 +32,12 @@ type Credentials func(host string) (username, secret string, err error)
 // unpacks it for the snapshotter and records it under its reference and its
 // repo@digest reference. creds may be nil for anonymous pulls.
 //
-// A pull holds its repository's lock (see Remove) and a containerd lease
-// from its first fetch until its records exist and the index holds them, so
-// a concurrent removal can neither collect what the pull fetched (content
-// and snapshots) nor delete its records before it reads them back.
+// A pull holds its repository's lock (see Remove) until the index holds
+// its records, so a removal cannot delete them before it reads them back,
+// and a containerd lease from its first fetch until its records exist, so
+// no collection takes what it fetched (content and snapshots) before they
+// reference it. Layers download while the config is fetched (see
+// layerPrefetch) and unpack side by side (MaxConcurrentUnpacks).
 func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Image, error) {
 	named, err := ParseReference(ref)
 	if err != nil {
@@ -54,47 +57,79 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 	if err != nil {
 		return Image{}, fmt.Errorf("pulling image %q: %w", ref, err)
 	}
+	// The release may run early, beside the index refresh (see below);
+	// OnceFunc makes the deferred call wait for that one.
+	release = sync.OnceFunc(release)
 	defer func() { release(); spans.Step("release-lease") }()
 	spans.Step("lease")
 
 	log.G(ctx).WithField("image", name).Debug("pulling image")
 	var resolvedOnce sync.Once
 	var resolved time.Time
+	resolver := s.resolver(ctx, creds)
+	prefetchCtx, stopPrefetch := context.WithCancel(ctx)
+	prefetch := &layerPrefetch{
+		store: s.opts.Client.ContentStore(),
+		locks: &s.blobs,
+		fetcher: sync.OnceValues(func() (remotes.Fetcher, error) {
+			return resolver.Fetcher(prefetchCtx, name)
+		}),
+	}
 	img, err := s.opts.Client.Pull(ctx, name,
 		containerd.WithImageHandler(images.HandlerFunc(func(context.Context, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 			resolvedOnce.Do(func() { resolved = time.Now() })
 			return nil, nil
 		})),
-		containerd.WithResolver(s.resolver(ctx, creds)),
+		containerd.WithImageHandlerWrapper(prefetch.wrap(prefetchCtx)),
+		containerd.WithResolver(resolver),
 		containerd.WithPlatformMatcher(platforms.Default()),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(s.opts.Snapshotter),
 		containerd.WithMaxConcurrentDownloads(s.opts.MaxConcurrentDownloads),
+		containerd.WithUnpackOpts([]containerd.UnpackOpt{
+			// Unpack layers side by side (containerd's parallel unpack:
+			// each layer into a snapshot of its own, rebased onto its
+			// parent at commit, for snapshotters that can rebase).
+			containerd.WithUnpackLimiter(s.unpacks),
+			containerd.WithUnpackDuplicationSuppressor(&s.blobs),
+		}),
 	)
+	// The prefetches hold what they ingest under the pull's lease: they
+	// end before it is released.
+	stopPrefetch()
+	prefetch.Wait()
 	if err != nil {
 		return Image{}, fmt.Errorf("pulling image %q: %w", ref, classifyPullError(err))
 	}
 	resolvedOnce.Do(func() {})
 	spans.StepAt("resolve", resolved)
 	spans.Step("fetch-unpack")
-	names := []string{name}
+	// client.Pull made the record of name. Side by side: the index reads
+	// it back, and the repo@digest record is made and read back; once
+	// both records exist they hold the image's content and snapshots, so
+	// the lease goes while the index reads.
+	var records errgroup.Group
+	records.Go(func() error { return s.index.Refresh(ctx, name) })
 	if _, isDigested := named.(reference.Digested); !isDigested {
 		digested, err := digestReference(named, img.Target().Digest)
 		if err != nil {
 			return Image{}, err
 		}
-		if err := s.putRecord(ctx, images.Image{Name: digested, Target: img.Target(), Labels: img.Labels()}); err != nil {
-			return Image{}, err
-		}
-		names = append(names, digested)
+		records.Go(func() error {
+			if err := s.putRecord(ctx, images.Image{Name: digested, Target: img.Target(), Labels: img.Labels()}); err != nil {
+				return err
+			}
+			released := make(chan struct{})
+			go func() { release(); close(released) }()
+			err := s.index.Refresh(ctx, digested)
+			<-released
+			return err
+		})
 	}
-	spans.Step("records")
-	for _, n := range names {
-		if err := s.index.Refresh(ctx, n); err != nil {
-			return Image{}, err
-		}
+	if err := records.Wait(); err != nil {
+		return Image{}, err
 	}
-	spans.Step("index")
+	spans.Step("records-index")
 	pulled, err := s.index.Get(name)
 	if err == nil {
 		s.opts.Metrics.ObservePull(time.Since(start))

@@ -111,7 +111,14 @@ func TestPullRemoveRace(t *testing.T) {
 		}
 	}
 	checkIndexMatchesContainerd(t, ctx, svc)
-	checkNothingLeft(t, ctx, client)
+	// Removal collects in the background; Usage waits for it, so it
+	// counts no layer of the removed images.
+	if u, err := svc.Usage(ctx); err != nil {
+		t.Errorf("usage: %v", err)
+	} else if u.Bytes != 0 || u.Inodes != 0 {
+		t.Errorf("usage after removing every image: %d bytes, %d inodes; want none", u.Bytes, u.Inodes)
+	}
+	checkNothingLeft(t, ctx, svc, client)
 }
 
 // raceOp runs operation n on ref: 0 pulls, 1 removes by tag, 2 removes by
@@ -186,10 +193,13 @@ func containerdRefs(t *testing.T, ctx context.Context, svc *Service) string {
 	return strings.Join(out, " ")
 }
 
-// checkNothingLeft collects garbage and asserts that the namespace holds no
-// lease, blob or snapshot.
-func checkNothingLeft(t *testing.T, ctx context.Context, client *containerd.Client) {
+// checkNothingLeft waits for svc's background collections, collects
+// garbage and asserts that the namespace holds no lease, blob or snapshot.
+func checkNothingLeft(t *testing.T, ctx context.Context, svc *Service, client *containerd.Client) {
 	t.Helper()
+	if err := svc.collector.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
 	ls := client.LeasesService()
 	list, err := ls.List(ctx)
 	if err != nil {
@@ -270,14 +280,18 @@ func startTestContainerd(t *testing.T, dir string) *containerd.Client {
 	return client
 }
 
-// TestNewServiceDeletesStalePullLeases: the lease of a pull that slipwayd
-// died in is deleted at start; other clients' leases are left alone.
+// TestNewServiceDeletesStalePullLeases: the leases of a pull and of a
+// collection that slipwayd died in are deleted at start; other clients'
+// leases are left alone.
 func TestNewServiceDeletesStalePullLeases(t *testing.T) {
 	requireRealContainerd(t)
 	client := startTestContainerd(t, t.TempDir())
 	ctx := namespaces.WithNamespace(context.Background(), raceNamespace)
 	ls := client.LeasesService()
 	if _, err := ls.Create(ctx, leases.WithID("crashed-pull"), leases.WithLabel(pullLeaseLabel, "true")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.Create(ctx, leases.WithID("crashed-collection"), leases.WithLabel(collectLeaseLabel, "true")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ls.Create(ctx, leases.WithID("someone-else")); err != nil {

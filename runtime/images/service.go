@@ -5,13 +5,13 @@ import (
 	"fmt"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/slipway-dev/slipway/runtime/keylock"
 	"github.com/slipway-dev/slipway/runtime/metrics"
 	"github.com/slipway-dev/slipway/runtime/timing"
+	"golang.org/x/sync/semaphore"
 )
 
 // Options configure a Service.
@@ -25,6 +25,9 @@ type Options struct {
 	HostsDir string
 	// MaxConcurrentDownloads bounds layer downloads per pull; 0 means 3.
 	MaxConcurrentDownloads int
+	// MaxConcurrentUnpacks bounds the layers being unpacked at once, over
+	// all pulls; 0 means 3.
+	MaxConcurrentUnpacks int
 	// Metrics records pull durations and bytes; nil records nothing.
 	Metrics *metrics.Metrics
 }
@@ -40,6 +43,14 @@ type Service struct {
 	// ("docker.io/library/busybox"): a pull holds its repository, a
 	// removal every repository the image has a reference in.
 	repos keylock.Locks
+	// blobs keeps concurrent pulls (and a pull's layer prefetch and its
+	// unpacker) from fetching one blob or unpacking one layer twice.
+	blobs blobLocks
+	// unpacks bounds the layers being unpacked at once.
+	unpacks *semaphore.Weighted
+	// collector collects, in the background, what removals left
+	// unreferenced.
+	collector collector
 }
 
 // NewService builds a Service and syncs its index from containerd.
@@ -50,11 +61,20 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 	if opts.MaxConcurrentDownloads == 0 {
 		opts.MaxConcurrentDownloads = 3
 	}
+	if opts.MaxConcurrentUnpacks == 0 {
+		opts.MaxConcurrentUnpacks = 3
+	}
 	s := &Service{
-		opts:  opts,
-		index: NewIndex(opts.Client.ImageService(), opts.Client.ContentStore(), platforms.Default()),
+		opts:    opts,
+		index:   NewIndex(opts.Client.ImageService(), opts.Client.ContentStore(), platforms.Default()),
+		unpacks: semaphore.NewWeighted(int64(opts.MaxConcurrentUnpacks)),
 	}
 	if err := s.deleteStaleLeases(ctx); err != nil {
+		return nil, err
+	}
+	// Collect what an earlier slipwayd left unreferenced: the content of
+	// a pull it died in, or of a removal whose collection had not run.
+	if err := s.collectGarbage(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.index.Sync(ctx); err != nil {
@@ -115,19 +135,17 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 // references in repositories it does not hold.
 const removeAttempts = 5
 
-// removeLocked deletes img's records and collects its content; the caller
-// holds the locks of all its repositories.
+// removeLocked deletes img's records and has its content and snapshots
+// collected in the background (Usage waits for that); the caller holds
+// the locks of all its repositories. A pull that starts meanwhile is safe:
+// what its lease holds is never collected.
 func (s *Service) removeLocked(ctx context.Context, img Image) error {
 	spans := timing.Start(ctx, "RemoveImage")
 	defer spans.End()
+	defer s.collector.Request(ctx, s.collectGarbage)
 	store := s.opts.Client.ImageService()
-	for i, name := range img.References {
-		var opts []images.DeleteOpt
-		if i == len(img.References)-1 {
-			// Collect the image's content and snapshots before returning.
-			opts = append(opts, images.SynchronousDelete())
-		}
-		if err := store.Delete(ctx, name, opts...); err != nil && !errdefs.IsNotFound(err) {
+	for _, name := range img.References {
+		if err := store.Delete(ctx, name); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("removing image reference %q: %w", name, err)
 		}
 		spans.Step("delete")

@@ -17,8 +17,12 @@ type Usage struct {
 	Inodes     int64
 }
 
-// Usage sums the usage of every snapshot of the service's snapshotter.
+// Usage sums the usage of every snapshot of the service's snapshotter,
+// after the collection of removed images' snapshots is done.
 func (s *Service) Usage(ctx context.Context) (Usage, error) {
+	if err := s.collector.Wait(ctx); err != nil {
+		return Usage{}, fmt.Errorf("waiting for removed images to be collected: %w", err)
+	}
 	root, err := s.snapshotterRoot(ctx)
 	if err != nil {
 		return Usage{}, err

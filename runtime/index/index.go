@@ -19,8 +19,10 @@ type Index[T any] struct {
 	kind string
 
 	mu sync.RWMutex
-	// byID holds the values; mu guards it.
-	byID map[string]T
+	// byID holds the values; mu guards it. A stored value is never changed
+	// in place: a change stores a new pointer, so the pointers View hands
+	// out stay valid snapshots.
+	byID map[string]*T
 	// locks serialize lifecycle changes per ID; mu guards the map.
 	locks map[string]*sync.Mutex
 	// writes serialize record changes per ID (see Modify); mu guards the map.
@@ -30,20 +32,24 @@ type Index[T any] struct {
 // New returns an empty Index; kind names the objects in errors ("pod
 // sandbox", "container").
 func New[T any](kind string) *Index[T] {
-	return &Index[T]{kind: kind, byID: map[string]T{}, locks: map[string]*sync.Mutex{}, writes: map[string]*sync.Mutex{}}
+	return &Index[T]{kind: kind, byID: map[string]*T{}, locks: map[string]*sync.Mutex{}, writes: map[string]*sync.Mutex{}}
 }
 
 // Replace swaps the whole content, as after reloading from containerd.
 func (x *Index[T]) Replace(byID map[string]T) {
+	ptrs := make(map[string]*T, len(byID))
+	for id, v := range byID {
+		ptrs[id] = &v
+	}
 	x.mu.Lock()
-	x.byID = byID
+	x.byID = ptrs
 	x.mu.Unlock()
 }
 
 // Put stores v under id.
 func (x *Index[T]) Put(id string, v T) {
 	x.mu.Lock()
-	x.byID[id] = v
+	x.byID[id] = &v
 	x.mu.Unlock()
 }
 
@@ -52,7 +58,7 @@ func (x *Index[T]) Put(id string, v T) {
 func (x *Index[T]) PutIfPresent(id string, v T) {
 	x.mu.Lock()
 	if _, ok := x.byID[id]; ok {
-		x.byID[id] = v
+		x.byID[id] = &v
 	}
 	x.mu.Unlock()
 }
@@ -73,13 +79,13 @@ func (x *Index[T]) Get(id string) (T, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if v, ok := x.byID[id]; ok {
-		return v, nil
+		return *v, nil
 	}
 	var found []T
 	if id != "" {
 		for full, v := range x.byID {
 			if strings.HasPrefix(full, id) {
-				found = append(found, v)
+				found = append(found, *v)
 			}
 		}
 	}
@@ -99,33 +105,42 @@ func (x *Index[T]) Values() []T {
 	defer x.mu.RUnlock()
 	out := make([]T, 0, len(x.byID))
 	for _, v := range x.byID {
-		out = append(out, v)
+		out = append(out, *v)
 	}
 	return out
 }
 
-// SortedBy returns every value, ordered by key (ties in no particular
-// order). It sorts small (key, position) pairs and copies each value once,
-// so a large T is not moved around by the sort.
+// SortedBy returns a copy of every value, ordered by key (ties in no
+// particular order).
 func (x *Index[T]) SortedBy(key func(*T) int64) []T {
-	x.mu.RLock()
-	all := make([]T, 0, len(x.byID))
-	for _, v := range x.byID {
-		all = append(all, v)
+	view := x.View(key)
+	out := make([]T, len(view))
+	for i, v := range view {
+		out[i] = *v
 	}
-	x.mu.RUnlock()
+	return out
+}
+
+// View returns every value ordered by key (ties in no particular order),
+// as pointers to the values indexed at the time of the call: no copies,
+// for lists of hundreds of records on every call. The values are shared:
+// callers must not change them (the index never does; a change indexes a
+// new value).
+func (x *Index[T]) View(key func(*T) int64) []*T {
 	type keyed struct {
 		key int64
-		pos int
+		v   *T
 	}
-	order := make([]keyed, len(all))
-	for i := range all {
-		order[i] = keyed{key(&all[i]), i}
+	x.mu.RLock()
+	order := make([]keyed, 0, len(x.byID))
+	for _, v := range x.byID {
+		order = append(order, keyed{key(v), v})
 	}
+	x.mu.RUnlock()
 	slices.SortFunc(order, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
-	out := make([]T, len(all))
+	out := make([]*T, len(order))
 	for i, k := range order {
-		out[i] = all[k.pos]
+		out[i] = k.v
 	}
 	return out
 }
@@ -145,11 +160,14 @@ func (x *Index[T]) Modify(id string, change func(*T) bool, persist func(T) error
 	unlock := x.lockIn(x.writes, id)
 	defer unlock()
 	x.mu.RLock()
-	v, ok := x.byID[id]
+	p, ok := x.byID[id]
 	x.mu.RUnlock()
 	if !ok {
-		return v, fmt.Errorf("%s %q: %w", x.kind, id, errdefs.ErrNotFound)
+		var zero T
+		return zero, fmt.Errorf("%s %q: %w", x.kind, id, errdefs.ErrNotFound)
 	}
+	// change works on a copy: the indexed value is shared (View).
+	v := *p
 	if !change(&v) {
 		return v, nil
 	}

@@ -121,3 +121,96 @@ func TestSortedByOrdersEveryValueByKey(t *testing.T) {
 		t.Errorf("SortedBy on an empty index = %v", empty)
 	}
 }
+
+// TestViewShowsEveryChangeAtOnce: a view taken after Put, Modify, Replace
+// or Delete shows it; a view taken before keeps the values it had (a
+// change indexes a new value, never writes into a viewed one).
+func TestViewShowsEveryChangeAtOnce(t *testing.T) {
+	type rec struct {
+		state string
+		at    int64
+	}
+	byAt := func(r *rec) int64 { return r.at }
+	states := func(view []*rec) (s string) {
+		for _, r := range view {
+			s += r.state + " "
+		}
+		return s
+	}
+	x := New[rec]("container")
+	x.Put("a", rec{"created", 1})
+	before := x.View(byAt)
+	if _, err := x.Modify("a", func(r *rec) bool { r.state = "running"; return true }, func(rec) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := states(x.View(byAt)); got != "running " {
+		t.Errorf("after Modify: %q", got)
+	}
+	if got := states(before); got != "created " {
+		t.Errorf("a view taken before Modify changed to %q", got)
+	}
+	x.Put("b", rec{"created", 0})
+	if got := states(x.View(byAt)); got != "created running " {
+		t.Errorf("after Put: %q", got)
+	}
+	x.PutIfPresent("a", rec{"exited", 1})
+	if got := states(x.View(byAt)); got != "created exited " {
+		t.Errorf("after PutIfPresent: %q", got)
+	}
+	x.Delete("b")
+	if got := states(x.View(byAt)); got != "exited " {
+		t.Errorf("after Delete: %q", got)
+	}
+	x.Replace(map[string]rec{"c": {"running", 3}, "d": {"created", 2}})
+	if got := states(x.View(byAt)); got != "created running " {
+		t.Errorf("after Replace: %q", got)
+	}
+}
+
+// TestViewDuringChanges reads views and copies while other goroutines
+// change, add and remove records (run with -race): every view is ordered
+// and every record in it is whole.
+func TestViewDuringChanges(t *testing.T) {
+	type rec struct {
+		id       string
+		at, a, b int64
+	}
+	x := New[rec]("container")
+	for i := range 20 {
+		id := string(rune('a' + i))
+		x.Put(id, rec{id: id, at: int64(i)})
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := string(rune('a' + (i+w)%20))
+				_, _ = x.Modify(id, func(r *rec) bool { r.a++; r.b++; return true }, func(rec) error { return nil })
+				if i%10 == 0 {
+					x.Delete("z")
+					x.Put("z", rec{id: "z", at: 100})
+				}
+			}
+		})
+	}
+	for range 500 {
+		view := x.View(func(r *rec) int64 { return r.at })
+		for i, r := range view {
+			if r.a != r.b {
+				t.Fatalf("torn record %+v", *r)
+			}
+			if i > 0 && view[i-1].at > r.at {
+				t.Fatalf("view out of order at %d", i)
+			}
+		}
+		_ = x.SortedBy(func(r *rec) int64 { return r.at })
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -104,7 +103,7 @@ func (i *Infra) Start(ctx context.Context, p Sandbox, cgroupsPath string) (retEr
 		oci.WithCapabilities(nil),
 		oci.WithNoNewPrivileges,
 		oci.WithAnnotations(map[string]string{SandboxIDAnnotation: p.ID}),
-		withOOMScoreAdj(oomscore.Clamp(infraOOMScoreAdj)),
+		oomscore.WithClamped(infraOOMScoreAdj),
 	)
 	if cgroupsPath != "" {
 		opts = append(opts, oci.WithCgroup(cgroupsPath))
@@ -189,16 +188,6 @@ func (i *Infra) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("deleting infra container: %w", err)
 	}
 	return nil
-}
-
-func withOOMScoreAdj(v int) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Process == nil {
-			s.Process = &specs.Process{}
-		}
-		s.Process.OOMScoreAdj = &v
-		return nil
-	}
 }
 
 // copyExecutable copies src to dst atomically (a running infra keeps its

@@ -33,6 +33,32 @@ func NetworkStats(netns string) ([]InterfaceStats, error) {
 	return parseNetDev(raw)
 }
 
+// NetworkStatsVia reads what NetworkStats reads through /proc/PID/net/dev
+// of a process in the namespace, without entering it (entering costs an
+// OS thread, about 0.2 ms). ok is false, and nothing read, when pid is not
+// in the network namespace pinned at netns, before or after the read (it
+// ended, or its PID was reused): the caller uses NetworkStats then.
+func NetworkStatsVia(pid uint32, netns string) (stats []InterfaceStats, ok bool, err error) {
+	want, err := os.Stat(netns)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading network stats: %w", err)
+	}
+	proc := "/proc/" + strconv.FormatUint(uint64(pid), 10)
+	inNetns := func() bool {
+		got, err := os.Stat(proc + "/ns/net")
+		return err == nil && os.SameFile(got, want)
+	}
+	if !inNetns() {
+		return nil, false, nil
+	}
+	raw, err := os.ReadFile(proc + "/net/dev")
+	if err != nil || !inNetns() {
+		return nil, false, nil
+	}
+	stats, err = parseNetDev(raw)
+	return stats, err == nil, err
+}
+
 // parseNetDev parses /proc/net/dev: two header lines, then
 // "iface: rxbytes rxpackets rxerrs ... txbytes txpackets txerrs ...".
 func parseNetDev(raw []byte) ([]InterfaceStats, error) {

@@ -1,6 +1,11 @@
 package pod
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
 
 func TestParseNetDev(t *testing.T) {
 	raw := []byte(`Inter-|   Receive                                                |  Transmit
@@ -22,5 +27,45 @@ func TestParseNetDev(t *testing.T) {
 	}
 	if got[0] != want {
 		t.Errorf("eth0 = %+v, want %+v", got[0], want)
+	}
+}
+
+// TestNetworkStatsVia reads this process's own network namespace through
+// its PID, as NetworkStats reads it by entering, and refuses a PID that is
+// not in the namespace.
+func TestNetworkStatsVia(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (setns)")
+	}
+	self := uint32(os.Getpid())
+	via, ok, err := NetworkStatsVia(self, "/proc/self/ns/net")
+	if err != nil || !ok {
+		t.Fatalf("NetworkStatsVia(self) = %v, %v", ok, err)
+	}
+	entered, err := NetworkStats("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(s []InterfaceStats) (out []string) {
+		for _, i := range s {
+			out = append(out, i.Name)
+		}
+		return out
+	}
+	if !slices.Equal(names(via), names(entered)) {
+		t.Errorf("interfaces through the PID %v, entering %v", names(via), names(entered))
+	}
+	notNetns := filepath.Join(t.TempDir(), "not-a-netns")
+	if err := os.WriteFile(notNetns, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := NetworkStatsVia(self, notNetns); ok || err != nil {
+		t.Errorf("a PID outside the namespace: ok %v, err %v; want not ok, no error", ok, err)
+	}
+	if _, ok, err := NetworkStatsVia(1<<22+1, "/proc/self/ns/net"); ok || err != nil {
+		t.Errorf("a PID that does not exist: ok %v, err %v; want not ok, no error", ok, err)
+	}
+	if _, _, err := NetworkStatsVia(self, filepath.Join(t.TempDir(), "gone")); err == nil {
+		t.Error("a missing namespace file is no error")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/runtime/names"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"github.com/slipway-dev/slipway/runtime/timing"
 	"golang.org/x/sync/singleflight"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -47,7 +48,19 @@ type Containers interface {
 	RemoveInPod(ctx context.Context, podID string) error
 }
 
-// Options configure a Runtime. All fields but Hooks are required.
+// ShimGroups puts pods' containers in shared runc shims (package
+// shimgroup).
+type ShimGroups interface {
+	// Assign puts a new pod in a group and returns its ID; "" gives the
+	// pod a shim of its own.
+	Assign(ctx context.Context, podID string) string
+	// Release takes a pod out of its group once it has no task left; the
+	// group's shim goes with its last pod.
+	Release(ctx context.Context, podID string) error
+}
+
+// Options configure a Runtime. All fields but Hooks and ShimGroups are
+// required.
 type Options struct {
 	Store      *Store
 	Network    Network
@@ -65,6 +78,8 @@ type Options struct {
 	InfraRootfs string
 	// Hooks are NRI's; nil runs none.
 	Hooks Hooks
+	// ShimGroups assigns pods to shared shims; nil gives each pod its own.
+	ShimGroups ShimGroups
 }
 
 // Runtime runs pod sandboxes. It owns their lifecycle: the name
@@ -110,6 +125,8 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	}
 	defer func() { creation.Finish(retErr == nil) }()
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("podsandboxid", id))
+	spans := timing.Start(ctx, "RunPodSandbox")
+	defer spans.End()
 
 	p := Sandbox{
 		ID:             id,
@@ -131,6 +148,12 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		}
 	}
 
+	if r.opts.ShimGroups != nil {
+		// The group is recorded with the pod; its keeper, when the group
+		// is new, starts meanwhile.
+		p.ShimGroup = r.opts.ShimGroups.Assign(ctx, id)
+		defer undo("shim group", func(ctx context.Context) error { return r.opts.ShimGroups.Release(ctx, id) })
+	}
 	defer undo("pod dirs", func(context.Context) error {
 		return errors.Join(os.RemoveAll(p.Dir), os.RemoveAll(stateDir))
 	})
@@ -141,6 +164,7 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	if err := WriteFiles(p.Dir, config, hostname); err != nil {
 		return "", err
 	}
+	spans.Step("files")
 
 	nsOpts := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	pinReq := namespaces.Request{Dir: filepath.Join(stateDir, "ns"), Sysctls: config.GetLinux().GetSysctls()}
@@ -160,6 +184,7 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		return "", err
 	}
 	defer undo("namespaces", func(context.Context) error { return unpinAll(p.Namespaces) })
+	spans.Step("pin")
 	if held != nil {
 		// Until the infra runner adopts it, the held process is ours to end.
 		defer func() {
@@ -176,6 +201,7 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 		if err := MountShm(p.ShmPath); err != nil {
 			return "", err
 		}
+		spans.Step("shm")
 	}
 
 	// The network and the infra process are independent: set them up at
@@ -202,7 +228,9 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 			infraErr = r.startInfra(ctx, p, sandboxImage)
 		}
 	}
+	spans.Step("infra")
 	setups.Wait()
+	spans.Step("network")
 	if err := errors.Join(netErr, infraErr); err != nil {
 		return "", err
 	}
@@ -215,6 +243,8 @@ func (r *Runtime) Run(ctx context.Context, config *runtimeapi.PodSandboxConfig, 
 	if err := r.hooks().RunPodSandbox(ctx, p); err != nil {
 		return "", err
 	}
+	spans.Step("nri")
+	defer spans.Step("record")
 	if err := r.opts.Store.Create(ctx, p); err != nil {
 		undo := context.WithoutCancel(ctx)
 		r.hooks().StopPodSandbox(undo, p)

@@ -34,6 +34,9 @@ type Sandbox struct {
 	ShmPath string
 	// Infra is true when an infra process holds the pod's PID namespace.
 	Infra bool
+	// ShimGroup is the shim group its containers run in (package
+	// shimgroup); empty when the pod has a shim of its own.
+	ShimGroup string
 }
 
 // Name is the unique name kubelet's metadata gives the pod (CRI-O and
@@ -62,6 +65,7 @@ type record struct {
 	Dir            string            `json:"dir"`
 	ShmPath        string            `json:"shmPath,omitempty"`
 	Infra          bool              `json:"infra,omitempty"`
+	ShimGroup      string            `json:"shimGroup,omitempty"`
 }
 
 func (s Sandbox) marshal() ([]byte, error) {
@@ -72,7 +76,7 @@ func (s Sandbox) marshal() ([]byte, error) {
 	r := record{
 		ID: s.ID, Config: config, RuntimeHandler: s.RuntimeHandler, CreatedAt: s.CreatedAt,
 		Ready: s.State == runtimeapi.PodSandboxState_SANDBOX_READY, IPs: s.IPs, Dir: s.Dir,
-		ShmPath: s.ShmPath, Infra: s.Infra, Namespaces: map[string]string{},
+		ShmPath: s.ShmPath, Infra: s.Infra, ShimGroup: s.ShimGroup, Namespaces: map[string]string{},
 	}
 	for k, p := range s.Namespaces {
 		r.Namespaces[string(k)] = p
@@ -92,7 +96,7 @@ func unmarshalSandbox(b []byte) (Sandbox, error) {
 	s := Sandbox{
 		ID: r.ID, Config: config, RuntimeHandler: r.RuntimeHandler, CreatedAt: r.CreatedAt,
 		State: runtimeapi.PodSandboxState_SANDBOX_NOTREADY, IPs: r.IPs, Dir: r.Dir,
-		ShmPath: r.ShmPath, Infra: r.Infra, Namespaces: namespaces.Pinned{},
+		ShmPath: r.ShmPath, Infra: r.Infra, ShimGroup: r.ShimGroup, Namespaces: namespaces.Pinned{},
 	}
 	if r.Ready {
 		s.State = runtimeapi.PodSandboxState_SANDBOX_READY

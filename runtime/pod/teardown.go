@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
+	"github.com/slipway-dev/slipway/runtime/timing"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -75,15 +76,19 @@ func (r *Runtime) stopLocked(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	spans := timing.Start(ctx, "stop-pod")
+	defer spans.End()
 	if err := r.opts.Containers.StopInPod(ctx, p.ID); err != nil {
 		return err
 	}
+	spans.Step("containers")
 	if p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 		// Plugins hear of the stop with the containers stopped and the
 		// pod still standing, until it is recorded stopped.
 		unblock := r.hooks().BlockSync()
 		defer unblock()
 		r.hooks().StopPodSandbox(ctx, p)
+		spans.Step("nri")
 	}
 	// Killing the infra process and the network's DEL are independent.
 	var infraErr error
@@ -96,17 +101,21 @@ func (r *Runtime) stopLocked(ctx context.Context, id string) error {
 		})
 	}
 	netErr := r.teardownNetwork(ctx, p)
+	spans.Step("network")
 	infraDone.Wait()
+	spans.Step("infra")
 	if err := errors.Join(infraErr, netErr); err != nil {
 		return err
 	}
 	if err := UnmountShm(p.ShmPath); err != nil {
 		return err
 	}
+	spans.Step("shm")
 	if p.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
 		return nil
 	}
 	p.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	defer spans.Step("record")
 	return r.opts.Store.Update(ctx, p)
 }
 
@@ -119,30 +128,46 @@ func (r *Runtime) removeLocked(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	spans := timing.Start(ctx, "remove-pod")
+	defer spans.End()
 	if err := r.opts.Containers.RemoveInPod(ctx, p.ID); err != nil {
 		return err
 	}
+	spans.Step("containers")
 	if p.Infra {
 		if err := r.opts.Infra.Remove(ctx, p.ID); err != nil {
 			return fmt.Errorf("removing infra: %w", err)
 		}
+		spans.Step("infra")
 	}
 	if err := r.teardownNetwork(ctx, p); err != nil {
 		return err
 	}
+	spans.Step("network")
 	if err := unpinAll(p.Namespaces); err != nil {
 		return err
 	}
+	spans.Step("unpin")
 	if err := errors.Join(os.RemoveAll(p.Dir), os.RemoveAll(filepath.Join(r.opts.StateDir, p.ID))); err != nil {
 		return fmt.Errorf("removing pod files: %w", err)
 	}
+	spans.Step("files")
 	unblock := r.hooks().BlockSync()
 	defer unblock()
 	r.hooks().RemovePodSandbox(ctx, p)
+	spans.Step("nri")
 	if err := r.opts.Store.Delete(ctx, p.ID); err != nil {
 		return err
 	}
+	spans.Step("record")
 	r.names.Release(p.Name(), p.ID)
+	if r.opts.ShimGroups != nil {
+		// The pod is gone either way; a keeper left by a failure here is
+		// deleted at the next start-up (shimgroup.Groups.Reconcile).
+		if err := r.opts.ShimGroups.Release(ctx, p.ID); err != nil {
+			log.G(ctx).WithError(err).Warn("releasing the pod's shim group")
+		}
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/slipway-dev/slipway/runtime/namespaces"
 	"github.com/slipway-dev/slipway/runtime/pod"
+	"github.com/slipway-dev/slipway/runtime/shimgroup"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -97,7 +98,8 @@ func namespacesOpt(p pod.Sandbox, ns *runtimeapi.NamespaceOption, infraPID, targ
 
 // WithAnnotations sets the annotations containerd's CRI sets on a
 // container's spec; pod.SandboxIDAnnotation (the pod's ID) also groups the
-// pod's containers into one runc shim.
+// pod's containers into one runc shim, unless the pod is in a shim group
+// (shimgroup.Annotation, which the shim prefers).
 func WithAnnotations(p pod.Sandbox, config *runtimeapi.ContainerConfig) oci.SpecOpts {
 	md := p.Config.GetMetadata()
 	image := config.GetImage().GetUserSpecifiedImage()
@@ -112,6 +114,9 @@ func WithAnnotations(p pod.Sandbox, config *runtimeapi.ContainerConfig) oci.Spec
 		SandboxNameAnnotation:      md.GetName(),
 		ContainerNameAnnotation:    config.GetMetadata().GetName(),
 		ImageNameAnnotation:        image,
+	}
+	if p.ShimGroup != "" {
+		a[shimgroup.Annotation] = p.ShimGroup
 	}
 	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
 		return oci.WithAnnotations(a)(ctx, client, c, s)

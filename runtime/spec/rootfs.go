@@ -19,6 +19,18 @@ import (
 // have no effect besides its result.
 type RootFS func(ctx context.Context, fn func(fs.FS) error) error
 
+// waitingRootFS reads the filesystem of the mounts that mounts returns
+// when fn needs them (it may wait for the snapshot to be prepared).
+func waitingRootFS(mounts func(context.Context) ([]mount.Mount, error)) RootFS {
+	return func(ctx context.Context, fn func(fs.FS) error) error {
+		m, err := mounts(ctx)
+		if err != nil {
+			return err
+		}
+		return MountsRootFS(m)(ctx, fn)
+	}
+}
+
 // errNeedMount is returned by a view that cannot answer without mounting.
 var errNeedMount = errors.New("the rootfs view needs a real mount")
 

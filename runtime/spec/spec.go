@@ -49,6 +49,14 @@ type Input struct {
 	// written) only when the user or its groups must be looked up in the
 	// image's /etc/passwd and /etc/group.
 	RootfsMounts []mount.Mount
+	// Rootfs, when set, replaces RootfsMounts: it returns the mounts once
+	// the snapshot is prepared, and is called only when the files are read.
+	Rootfs func(context.Context) ([]mount.Mount, error)
+	// UserFiles, when set, keeps the image's user files by ImageID (the
+	// image config's digest), so that later containers of the image do
+	// not wait for Rootfs.
+	UserFiles *UserFiles
+	ImageID   string
 	// CgroupDriver is "cgroupfs" (or empty) or "systemd".
 	CgroupDriver string
 	// CDIDevices are the qualified names of the CDI devices the container
@@ -118,7 +126,12 @@ func buildOpts(in Input, h Host) ([]oci.SpecOpts, error) {
 	if err != nil {
 		return nil, err
 	}
-	user, err := userOpt(sc, in.Image.Config.User, MountsRootFS(in.RootfsMounts))
+	root := MountsRootFS(in.RootfsMounts)
+	if in.Rootfs != nil {
+		root = waitingRootFS(in.Rootfs)
+	}
+	root = in.UserFiles.RootFS(in.ImageID, root)
+	user, err := userOpt(sc, in.Image.Config.User, root)
 	if err != nil {
 		return nil, err
 	}

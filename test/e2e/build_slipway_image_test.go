@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -124,7 +125,7 @@ var _ = Describe("The slipwayd image", Ordered, func() {
 		// (the suite's, which mirror docker.io and registry.k8s.io to the
 		// test registry) and the TLS Secret.
 		work := GinkgoT().TempDir()
-		DeferCleanup(unmountUnder, work) // runs before TempDir's removal
+		DeferCleanup(harness.UnmountUnder, work) // runs before TempDir's removal
 		Expect(os.Chmod(work, 0o711)).To(Succeed())
 		root, state, configDir := filepath.Join(work, "root"), filepath.Join(work, "state"), filepath.Join(work, "config")
 		for _, d := range []string{root, state, configDir} {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,31 +11,35 @@ import (
 )
 
 var _ = Describe("A pod's containers", func() {
-	It("share one containerd shim", func(ctx context.Context) {
-		before := shims()
+	It("share one containerd shim, with the other pods of its shim group", func(ctx context.Context) {
 		pod := runTestPod(ctx, "shim")
-		runContainer(ctx, pod, containerConfig("first", "sleep 1000"))
-		runContainer(ctx, pod, containerConfig("second", "sleep 1000"))
-		runContainer(ctx, pod, containerConfig("third", "sleep 1000"))
-		Expect(shims()).To(Equal(before + 1))
+		first := runContainer(ctx, pod, containerConfig("first", "sleep 1000"))
+		second := runContainer(ctx, pod, containerConfig("second", "sleep 1000"))
+		shim := shimOf(ctx, first)
+		Expect(shimOf(ctx, second)).To(Equal(shim))
+		// The suite's slipwayd puts up to 8 pods in a group (the
+		// default); specs remove their pods, so this group has room.
+		group := podVerbose(ctx, pod.ID).ShimGroup
+		Expect(group).NotTo(BeEmpty())
+		other := runTestPod(ctx, "shim-other")
+		third := runContainer(ctx, other, containerConfig("third", "sleep 1000"))
+		Expect(podVerbose(ctx, other.ID).ShimGroup).To(Equal(group))
+		Expect(shimOf(ctx, third)).To(Equal(shim), "pods of one group share its shim")
 	})
 })
 
-// shims counts the runc shims serving the suite's containerd.
-func shims() int {
+// shimOf is the pid of the shim that runs container id: the parent of its
+// process (the runc shim reaps its containers).
+func shimOf(ctx context.Context, id string) int {
 	GinkgoHelper()
-	socket := daemon.state + "/containerd/containerd.sock"
-	entries, _ := os.ReadDir("/proc")
-	n := 0
-	for _, e := range entries {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if strings.HasSuffix(args[0], "containerd-shim-runc-v2") && strings.Contains(string(b), socket) {
-			n++
-		}
-	}
-	return n
+	pid := containerPid(ctx, id)
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	Expect(err).NotTo(HaveOccurred())
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ppid, err := strconv.Atoi(fields[1])
+	Expect(err).NotTo(HaveOccurred())
+	cmdline, err := os.ReadFile("/proc/" + fields[1] + "/cmdline")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(string(cmdline)).To(ContainSubstring("containerd-shim-runc-v2"), "container %s's parent is its shim", id)
+	return ppid
 }

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/slipway-dev/slipway/runtime/embedded"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 )
 
 // containerd's own CRI deletes, at every start, the sandbox records in
@@ -22,7 +23,7 @@ var _ = Describe("A containerd whose own CRI plugin is on", func() {
 		work, err := os.MkdirTemp("", "slipway-shared-cri-")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(os.RemoveAll, work)
-		DeferCleanup(unmountUnder, work)
+		DeferCleanup(harness.UnmountUnder, work)
 		cfg := embedded.Config{Root: filepath.Join(work, "containerd-root"), State: filepath.Join(work, "containerd-state")}
 		Expect(os.MkdirAll(cfg.State, 0o711)).To(Succeed())
 		// containerd's defaults (CRI on), but NRI off and its CNI config

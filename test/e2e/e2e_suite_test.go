@@ -6,13 +6,12 @@ package e2e
 import (
 	"context"
 	"os"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	registry "github.com/slipway-dev/slipway/hack/testimages/testregistry"
-	"golang.org/x/sys/unix"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -29,29 +28,15 @@ var (
 	suiteCDIDir string
 )
 
+// testNet is the suite's pod network, apart from the node's and from the
+// kubelet suite's.
+var testNet = &harness.Network{Name: "slipway-e2e", Bridge: "swe2e0", Subnet: "10.252.0.0/24"}
+
 // privateUser and privatePassword guard the registry's private/ repositories.
 const (
 	privateUser     = "slipway"
 	privatePassword = "s3cret"
 )
-
-// unmountUnder lazily unmounts every mount below dir, deepest first.
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			points = append(points, fields[4])
-		}
-	}
-	for i := len(points) - 1; i >= 0; i-- {
-		_ = unix.Unmount(points[i], unix.MNT_DETACH)
-	}
-}
 
 func TestE2E(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -70,7 +55,7 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	// must be searchable by others, as /run is.
 	Expect(os.Chmod(work, 0o711)).To(Succeed())
 	// Runs before RemoveAll: whatever a failed spec left mounted.
-	DeferCleanup(unmountUnder, work)
+	DeferCleanup(harness.UnmountUnder, work)
 
 	testRegistry, err = registry.Start(ctx, registry.Options{
 		Addr: "127.0.0.1:0",
@@ -82,11 +67,11 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Expect(registry.WriteHostsDir(hostsDir, testRegistry.Addr())).To(Succeed())
 	suiteHostsDir = hostsDir
 
-	cniConfDir := writeTestNetwork(work)
-	DeferCleanup(removeTestNetwork)
+	Expect(testNet.Write(work)).To(Succeed())
+	DeferCleanup(testNet.Remove)
 	suiteCDIDir = work + "/cdi"
 	Expect(os.MkdirAll(suiteCDIDir, 0o755)).To(Succeed())
-	daemon = startSlipwayd(ctx, work, hostsDir, cniConfDir, "--cdi-spec-dirs", suiteCDIDir)
+	daemon = startSlipwayd(ctx, work, hostsDir, testNet.ConfDir, "--cdi-spec-dirs", suiteCDIDir)
 	DeferCleanup(daemon.stop)
 	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.conn)
 	imageSvc = runtimeapi.NewImageServiceClient(daemon.conn)

@@ -19,6 +19,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/slipway-dev/slipway/runtime/embedded"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -75,7 +76,7 @@ func (n *faultNode) start(ctx context.Context) {
 		}
 		_ = os.RemoveAll(work)
 	})
-	DeferCleanup(unmountUnder, work)
+	DeferCleanup(harness.UnmountUnder, work)
 	var extra []string
 	if mode == externalContainerd {
 		n.ctrdCfg = embedded.Config{

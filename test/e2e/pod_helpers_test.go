@@ -67,6 +67,7 @@ type podInfo struct {
 	Dir        string
 	ShmPath    string
 	Infra      bool
+	ShimGroup  string
 }
 
 func podVerbose(ctx context.Context, id string) podInfo {

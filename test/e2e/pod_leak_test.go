@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -37,20 +36,10 @@ func footprint() nodeFootprint {
 			f.TmpfsMounts++
 		}
 	}
-	if entries, err := os.ReadDir(ipamDir + "/slipway-e2e"); err == nil {
-		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), "last_reserved_ip") && e.Name() != "lock" {
-				f.IPAllocations++
-			}
-		}
-	}
-	out, err := exec.Command("iptables-save").Output()
+	f.IPAllocations = len(testNet.Allocations())
+	rules, err := testNet.Rules()
 	Expect(err).NotTo(HaveOccurred())
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "-A ") && strings.Contains(line, "slipway-e2e") {
-			f.IptablesRules++
-		}
-	}
+	f.IptablesRules = len(rules)
 	if entries, err := os.ReadDir(daemon.root + "/pods"); err == nil {
 		f.PodDirs = len(entries)
 	}

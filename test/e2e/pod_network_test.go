@@ -17,7 +17,7 @@ import (
 
 var _ = Describe("Pods on the default network", func() {
 	It("get IPs in the subnet and reach each other", func(ctx context.Context) {
-		_, subnet, _ := net.ParseCIDR(testSubnet)
+		_, subnet, _ := net.ParseCIDR(testNet.Subnet)
 		a := runPod(ctx, podConfig("net-a"))
 		b := runPod(ctx, podConfig("net-b"))
 		ipA, ipB := podStatus(ctx, a).Network.Ip, podStatus(ctx, b).Network.Ip

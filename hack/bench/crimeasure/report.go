@@ -80,17 +80,26 @@ func ratio(a, b float64) string {
 }
 
 func scaleTable(w io.Writer, results string, rts []string) {
-	pooled := map[string]map[string][]int64{}
+	// pooled and undecoded are by runtime and then by row name.
+	pooled, undecoded := map[string]map[string][]int64{}, map[string]map[string][]int64{}
+	sizes := map[string]map[string]int{}
 	setup := map[string]string{}
 	shape := ""
 	for _, rt := range rts {
-		pooled[rt] = map[string][]int64{}
+		pooled[rt], undecoded[rt], sizes[rt] = map[string][]int64{}, map[string][]int64{}, map[string]int{}
 		var setups []string
 		for _, r := range rounds[scaleResult](results, rt, "scale") {
 			shape = fmt.Sprintf("%d pods x %d sleep containers (%d containers)", r.Pods, r.Containers, r.Pods*r.Containers)
 			setups = append(setups, fmt.Sprintf("%.1fs", r.Setup.Seconds()))
 			for op, d := range r.Ops {
 				pooled[rt][op] = append(pooled[rt][op], d...)
+			}
+			for op, d := range r.Undecoded {
+				pooled[rt][op+undecodedRow] = append(pooled[rt][op+undecodedRow], d...)
+				undecoded[rt][op] = d
+			}
+			for op, n := range r.ResponseBytes {
+				sizes[rt][op] = n
 			}
 		}
 		setup[rt] = strings.Join(setups, ", ")
@@ -123,7 +132,16 @@ func scaleTable(w io.Writer, results string, rts []string) {
 		fmt.Fprintf(w, "--:|--:|")
 	}
 	fmt.Fprintln(w)
-	for _, op := range scaleOps {
+	rows := scaleOps
+	for _, op := range rawOps {
+		for _, rt := range rts {
+			if len(undecoded[rt][op]) > 0 {
+				rows = append(rows, op+undecodedRow)
+				break
+			}
+		}
+	}
+	for _, op := range rows {
 		p50, p99 := map[string]time.Duration{}, map[string]time.Duration{}
 		n := 0
 		for _, rt := range rts {
@@ -141,8 +159,29 @@ func scaleTable(w io.Writer, results string, rts []string) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(rows) > len(scaleOps) {
+		fmt.Fprintf(w, "\nRows%s time the same calls with the client keeping the response as bytes: the runtime and the transport without the client's protobuf decoding (crimeasure's here; kubelet decodes too).\n", undecodedRow)
+	}
+	var size []string
+	for _, op := range scaleOps {
+		var per []string
+		for _, rt := range rts {
+			if n := sizes[rt][op]; n > 0 {
+				per = append(per, fmt.Sprintf("%s %.1f", rt, float64(n)/1000))
+			}
+		}
+		if len(per) > 0 {
+			size = append(size, fmt.Sprintf("%s %s", op, strings.Join(per, ", ")))
+		}
+	}
+	if len(size) > 0 {
+		fmt.Fprintf(w, "Response sizes, kB: %s.\n", strings.Join(size, "; "))
+	}
 	fmt.Fprintln(w)
 }
+
+// undecodedRow names the rows of scaleResult.Undecoded.
+const undecodedRow = " (not decoded)"
 
 func memoryTable(w io.Writer, results string, rts []string) {
 	type perPod struct{ rss, pss float64 }

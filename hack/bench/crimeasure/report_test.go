@@ -31,7 +31,8 @@ func TestReportTables(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put("a", "scale", scaleResult{Pods: 2, Containers: 3, Ops: map[string][]int64{"ListContainers": {1e6, 2e6}}})
+	put("a", "scale", scaleResult{Pods: 2, Containers: 3, Ops: map[string][]int64{"ListContainers": {1e6, 2e6}},
+		Undecoded: map[string][]int64{"ListContainers": {5e5, 5e5}}, ResponseBytes: map[string]int{"ListContainers": 1500}})
 	put("b", "scale", scaleResult{Pods: 2, Containers: 3, Ops: map[string][]int64{"ListContainers": {4e6, 4e6}}})
 	put("a", "memory", memoryResult{Pods: 2, Before: memorySample{RSS: 1024, PSS: 1024}, After: memorySample{RSS: 5 * 1024, PSS: 3 * 1024}})
 	put("b", "memory", memoryResult{Pods: 2, Before: memorySample{RSS: 0, PSS: 0}, After: memorySample{RSS: 8 * 1024, PSS: 4 * 1024}})
@@ -51,6 +52,8 @@ func TestReportTables(t *testing.T) {
 	for _, want := range []string{
 		"2 pods x 3 sleep containers (6 containers)",
 		"| ListContainers | 2 | 1.000 | 2.000 | 4.000 | 4.000 | 0.25x | 0.50x |",
+		"| ListContainers (not decoded) | 2 | 0.500 | 0.500 | — | — | — | — |",
+		"Response sizes, kB: ListContainers a 1.5.",
 		"| a | 2.00 | 1.00 | 2.00 | 1.00 |",
 		"| b | 4.00 | 2.00 | 4.00 | 2.00 |",
 		"| ratio | | | 0.50x | 0.50x |",

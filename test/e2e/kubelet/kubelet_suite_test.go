@@ -18,7 +18,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	registry "github.com/slipway-dev/slipway/hack/testimages/testregistry"
-	"golang.org/x/sys/unix"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -34,6 +34,10 @@ var (
 // busyboxImage has busybox-static's applets (sh, httpd, nc, wget) as hard
 // links; its tag is not "latest", so kubelet pulls it only if not present.
 const busyboxImage = "public.ecr.aws/docker/library/busybox:1"
+
+// testNet is the suite's pod network (portmap serves hostPort), apart from
+// the node's and from test/e2e's.
+var testNet = &harness.Network{Name: "slipway-kubelet-e2e", Bridge: "swkubelet0", Subnet: "10.252.40.0/24"}
 
 // nginxImage runs the test set's web server on port 80 (hack/testimages/progs/webserver).
 const nginxImage = registry.NginxImage
@@ -53,7 +57,7 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Expect(os.Chmod(work, 0o711)).To(Succeed())
 	// Runs before RemoveAll: kubelet's rshared bind mount of its root dir,
 	// and whatever a failed spec left mounted.
-	DeferCleanup(unmountUnder, work)
+	DeferCleanup(harness.UnmountUnder, work)
 
 	testRegistry, err := registry.Start(ctx, registry.Options{Addr: "127.0.0.1:0"})
 	Expect(err).NotTo(HaveOccurred())
@@ -61,9 +65,9 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	hostsDir := filepath.Join(work, "certs.d")
 	Expect(registry.WriteHostsDir(hostsDir, testRegistry.Addr())).To(Succeed())
 
-	cniConfDir := writeTestNetwork(work)
-	DeferCleanup(removeTestNetwork)
-	daemon = startSlipwayd(ctx, work, hostsDir, cniConfDir)
+	Expect(testNet.Write(work)).To(Succeed())
+	DeferCleanup(testNet.Remove)
+	daemon = startSlipwayd(ctx, work, hostsDir, testNet.ConfDir)
 	DeferCleanup(daemon.stop)
 	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.conn)
 	imageSvc = runtimeapi.NewImageServiceClient(daemon.conn)
@@ -111,24 +115,6 @@ var _ = AfterEach(func(ctx context.Context) {
 	GinkgoWriter.Printf("whole logs kept in %s\n", kept)
 })
 
-// unmountUnder lazily unmounts every mount at or below dir, deepest first.
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
-			points = append(points, fields[4])
-		}
-	}
-	for i := len(points) - 1; i >= 0; i-- {
-		_ = unix.Unmount(points[i], unix.MNT_DETACH)
-	}
-}
-
 // expectNodeClean runs at the suite's end, with kubelet still up: every
 // spec has removed its manifests, so once kubelet's garbage collector has
 // run, slipwayd holds no pod and the node keeps nothing of them.
@@ -153,7 +139,9 @@ func expectNodeClean(ctx context.Context) {
 		}
 	}
 	Expect(nsMounts).To(BeEmpty(), "netns and namespace pins")
-	Expect(ipAllocations()).To(BeZero(), "IP allocations")
-	Expect(networkRules()).To(BeEmpty(), "iptables rules of the suite network")
+	Expect(testNet.Allocations()).To(BeEmpty(), "IP allocations")
+	rules, err := testNet.Rules()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(rules).To(BeEmpty(), "iptables rules of the suite network")
 	Expect(host.podCgroups()).To(BeEmpty(), "pod cgroups")
 }

@@ -62,9 +62,14 @@ func runStaticPod(pod *corev1.Pod) *staticPod {
 	p := &staticPod{manifest: pod, file: filepath.Join(node.manifestDir, pod.Name+".json")}
 	b, err := json.Marshal(pod)
 	Expect(err).NotTo(HaveOccurred())
-	// Write then rename: kubelet never reads half a manifest.
-	Expect(os.WriteFile(p.file+".tmp", b, 0o644)).To(Succeed())
-	Expect(os.Rename(p.file+".tmp", p.file)).To(Succeed())
+	// Write then rename, so kubelet never reads half a manifest. The
+	// temporary name starts with a dot because kubelet reads every other
+	// file in the directory as a pod, and a static pod's UID hashes its
+	// file's path: a visible temporary file made a second pod of the same
+	// name with another UID, whose containers kubelet then killed.
+	tmp := filepath.Join(node.manifestDir, "."+pod.Name+".json.tmp")
+	Expect(os.WriteFile(tmp, b, 0o644)).To(Succeed())
+	Expect(os.Rename(tmp, p.file)).To(Succeed())
 	DeferCleanup(p.remove)
 	return p
 }
@@ -83,12 +88,17 @@ func (p *staticPod) status(ctx context.Context) (*corev1.Pod, error) {
 	if err := json.Unmarshal([]byte(body), &list); err != nil {
 		return nil, err
 	}
+	var found *corev1.Pod
 	for i := range list.Items {
-		if list.Items[i].Name == p.name() && list.Items[i].Namespace == podNamespace {
-			return &list.Items[i], nil
+		if list.Items[i].Name != p.name() || list.Items[i].Namespace != podNamespace {
+			continue
 		}
+		if found != nil {
+			return nil, fmt.Errorf("kubelet has two pods named %s (UIDs %s and %s)", p.name(), found.UID, list.Items[i].UID)
+		}
+		found = &list.Items[i]
 	}
-	return nil, nil
+	return found, nil
 }
 
 // uid is the UID kubelet gave the pod (a hash of its manifest).

@@ -49,7 +49,7 @@ func traceOf(ctx context.Context, p *staticPod, uid types.UID, sandboxes []strin
 			t.Mounts = append(t.Mounts, fields[4])
 		}
 	}
-	_ = filepath.WalkDir(ipamDir, func(path string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(testNet.IPAMDir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if b, err := os.ReadFile(path); err == nil && namesAny(string(b), sandboxes) {
 				t.IPAllocations = append(t.IPAllocations, path)
@@ -57,7 +57,9 @@ func traceOf(ctx context.Context, p *staticPod, uid types.UID, sandboxes []strin
 		}
 		return nil
 	})
-	for _, r := range networkRules() {
+	rules, err := testNet.Rules()
+	Expect(err).NotTo(HaveOccurred())
+	for _, r := range rules {
 		if namesAny(r, sandboxes) {
 			t.IptablesRules = append(t.IptablesRules, r)
 		}
