@@ -375,7 +375,7 @@ done
 	echo "## Builder: a two-stage Go Dockerfile"
 	echo
 	echo "hack/bench/goapp (golang:1.26 made offline from the host's GOROOT, \`go mod download\` and \`go build\` with cache mounts, then a"
-	echo "busybox stage). slipway: \`slipway build -t\` through slipwayd's embedded BuildKit (the image lands unpacked in the node store);"
+	echo "busybox stage). slipway: \`slipway build -t\` through slipwayd's embedded BuildKit (the image lands in the node store and is unpacked right after the build returns);"
 	echo "buildkitd: \`buildctl build\` with image output through standalone buildkitd and its containerd worker. Edit-to-pod: a one-line"
 	echo "edit of main.go, then until StartContainer returns for a host-network pod with the new image; for buildkitd that is build,"
 	echo "push to the loopback registry, \`crictl pull\` through containerd's own CRI, then run the pod there. Milliseconds, per round"
