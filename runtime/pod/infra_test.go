@@ -60,9 +60,24 @@ func TestInfraThroughShimEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		t.Fatal(err)
+	// The task's start returns once runc has told its init to exec the
+	// infra binary, which may not have happened yet: until then environ is
+	// runc init's (_LIBCONTAINER_*).
+	var environ []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(string(cmdline), infraPath+"\x00") {
+			if environ, err = os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("infra process %d still runs %q after 10 s", pid, cmdline)
+		}
 	}
 	got := strings.Split(strings.TrimSuffix(string(environ), "\x00"), "\x00")
 	for _, want := range infraEnv {
