@@ -66,6 +66,8 @@ BIN=${BIN:-$repo/bin}
 [[ -x $BIN/slipwayd && -x $BIN/slipway ]] || die "$BIN/slipwayd or $BIN/slipway missing: make build"
 # shellcheck source=hack/bench/containerd-config.sh
 source "$repo/hack/bench/containerd-config.sh"
+# shellcheck source=hack/bench/pprof.sh
+source "$repo/hack/bench/pprof.sh"
 
 work=$(mktemp -d /tmp/slipway-buildbench.XXXXXX)
 [[ -n $out ]] || out=$work.md
@@ -280,22 +282,7 @@ profile_begin() {
 	[[ -n $profile_dir ]] || return 0
 	ticks0=$(cpu_ticks)
 	[[ $1 == slipway ]] || return 0
-	local dir=$profile_dir/round-$2/$3 addr kind
-	mkdir -p "$dir"
-	addr=$(grep 'serving metrics.*pprof=true' "$work/sw/slipwayd.log" | grep -o '127\.0\.0\.1:[0-9]*' | tail -n1) || true
-	[[ -n $addr ]] || { log "no pprof address in the slipwayd log; not profiling"; return 0; }
-	rm -f "$dir/.stop"
-	for kind in cpu trace; do
-		(
-			i=0 path=profile ext=pprof
-			[[ $kind == trace ]] && path=trace ext=out
-			while [[ ! -e $dir/.stop ]]; do
-				i=$((i + 1))
-				curl -sf -o "$dir/$kind-$i.$ext" "http://$addr/debug/pprof/$path?seconds=5" || break
-			done
-		) &
-		prof_pids+=($!)
-	done
+	pprof_start "$profile_dir/round-$2/$3" "$work/sw/slipwayd.log"
 }
 
 # profile_end SIDE ROUND KIND: records the daemons' CPU time for KIND, lets
@@ -304,15 +291,7 @@ profile_end() {
 	[[ -n $profile_dir ]] || return 0
 	echo "$1 round $2 $3: $(($(cpu_ticks) - ticks0)) ticks" >>"$profile_dir/daemon-cpu.txt"
 	((${#prof_pids[@]})) || return 0
-	local dir=$profile_dir/round-$2/$3 p
-	touch "$dir/.stop"
-	for p in "${prof_pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	prof_pids=()
-	rm -f "$dir/.stop"
-	if compgen -G "$dir/cpu-*.pprof" >/dev/null; then
-		go tool pprof -proto "$dir"/cpu-*.pprof >"$dir/cpu.pprof" 2>/dev/null &&
-			go tool pprof -top -nodecount=40 "$dir/cpu.pprof" >"$dir/cpu-top.txt" 2>/dev/null || log "merging profiles in $dir failed"
-	fi
+	pprof_stop "$profile_dir/round-$2/$3"
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }

@@ -145,6 +145,8 @@ fi
 ((EUID == 0)) || die "run as root (containers, network namespaces, mounts)"
 # shellcheck source=hack/bench/containerd-config.sh
 source "$repo/hack/bench/containerd-config.sh"
+# shellcheck source=hack/bench/pprof.sh
+source "$repo/hack/bench/pprof.sh"
 # shellcheck source=hack/bench/kubelet.sh
 source "$repo/hack/bench/kubelet.sh"
 if [[ -n ${want_section[kubelet]:-} ]]; then
@@ -580,10 +582,10 @@ run_group() {
 		--ginkgo.skip "$skip" --ginkgo.json-report "$dir/ginkgo.json" --ginkgo.no-color \
 		>"$dir/critest.log" 2>&1 &
 	critest_pid=$!
-	[[ -n $profile_dir && $rt_name == slipwayd ]] && start_profiling "$profile_dir/round-$2/$g"
+	[[ -n $profile_dir && $rt_name == slipwayd ]] && pprof_start "$profile_dir/round-$2/$g" "$rt_log"
 	wait "$critest_pid" || rc=$?
 	critest_pid=
-	((${#prof_pids[@]})) && stop_profiling "$profile_dir/round-$2/$g"
+	((${#prof_pids[@]})) && pprof_stop "$profile_dir/round-$2/$g"
 	tail -c +$((off + 1)) "$rt_log" >"$dir/server.log"
 	((trace_cni)) && tail -c +$((cni_off + 1)) "$cni_bin_dir/trace.log" >"$dir/cni.log"
 	if ((rc == 0)); then
@@ -618,10 +620,10 @@ run_measure() {
 	# In the background and waited for, as critest is (see run_group).
 	"$work/crimeasure" "$kind" "${args[@]}" >"$dir/round-$round.log" 2>&1 &
 	critest_pid=$!
-	[[ -n $profile_dir && $rt_name == slipwayd ]] && start_profiling "$profile_dir/round-$round/$kind"
+	[[ -n $profile_dir && $rt_name == slipwayd ]] && pprof_start "$profile_dir/round-$round/$kind" "$rt_log"
 	wait "$critest_pid" || rc=$?
 	critest_pid=
-	((${#prof_pids[@]})) && stop_profiling "$profile_dir/round-$round/$kind"
+	((${#prof_pids[@]})) && pprof_stop "$profile_dir/round-$round/$kind"
 	if ((rc == 0)); then
 		log "$rt_name: $kind done in $((SECONDS - start))s"
 	else
@@ -629,43 +631,6 @@ run_measure() {
 		rm -f "$dir/round-$round.json"
 	fi
 	remove_all_pods
-}
-
-# start_profiling DIR: back-to-back 5 s CPU profiles and execution traces
-# of slipwayd (pprof on its metrics listener, whose address is in its log)
-# until stop_profiling.
-start_profiling() {
-	local dir=$1 addr
-	mkdir -p "$dir"
-	addr=$(grep 'serving metrics.*pprof=true' "$rt_log" | grep -o '127\.0\.0\.1:[0-9]*' | tail -n1) || true
-	[[ -n $addr ]] || { log "no pprof address in the slipwayd log; not profiling"; return 0; }
-	rm -f "$dir/.stop"
-	local kind
-	for kind in cpu trace; do
-		(
-			i=0 path=profile ext=pprof
-			[[ $kind == trace ]] && path=trace ext=out
-			while [[ ! -e $dir/.stop ]]; do
-				i=$((i + 1))
-				curl -sf -o "$dir/$kind-$i.$ext" "http://$addr/debug/pprof/$path?seconds=5" || break
-			done
-		) &
-		prof_pids+=($!)
-	done
-}
-
-# stop_profiling DIR: lets the last 5 s window finish, merges the CPU profiles.
-stop_profiling() {
-	local dir=$1 p
-	touch "$dir/.stop"
-	for p in "${prof_pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	prof_pids=()
-	rm -f "$dir/.stop"
-	if compgen -G "$dir/cpu-*.pprof" >/dev/null; then
-		go tool pprof -proto "$dir"/cpu-*.pprof >"$dir/cpu.pprof" 2>/dev/null &&
-			go tool pprof -top -nodecount=40 "$dir/cpu.pprof" >"$dir/cpu-top.txt" 2>/dev/null || log "merging profiles in $dir failed"
-	fi
-	log "profiles and traces in $dir"
 }
 
 # run_runtime RUNTIME ROUND: a fresh daemon (its state from an earlier
