@@ -14,7 +14,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -179,13 +178,7 @@ func (r *Runtime) create(ctx context.Context, c Container, req CreateRequest) (r
 		containerd.WithSpec(spec),
 		containerd.WithRuntime(RuntimeName, &options.Options{SystemdCgroup: r.opts.SystemdCgroup}),
 		containerd.WithContainerLabels(Labels(c.PodID)),
-		func(_ context.Context, _ *containerd.Client, cc *containers.Container) error {
-			if cc.Extensions == nil {
-				cc.Extensions = map[string]typeurl.Any{}
-			}
-			cc.Extensions[extensionKey] = ext
-			return nil
-		},
+		withExtension(ext),
 	)...)
 	spans.Step("record")
 	<-rootfsDone

@@ -11,11 +11,9 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
-	"github.com/containerd/typeurl/v2"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -34,10 +32,7 @@ func TestCleanupDeletesCreatedContainersWithoutRootfs(t *testing.T) {
 			withRootfsSnapshot(snapshotter, id),
 			containerd.WithNewSpec(oci.WithProcessArgs("true")),
 			containerd.WithContainerLabels(Labels(c.PodID)),
-			func(_ context.Context, _ *containerd.Client, cc *containers.Container) error {
-				cc.Extensions = map[string]typeurl.Any{extensionKey: ext}
-				return nil
-			},
+			withExtension(ext),
 		)
 		if err != nil {
 			t.Fatal(err)

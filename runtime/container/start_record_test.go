@@ -20,7 +20,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
-	"github.com/containerd/typeurl/v2"
 	"github.com/slipway-dev/slipway/runtime/embedded"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -65,10 +64,7 @@ func TestStartWhoseRecordFailsIsFollowedAndRecordedLater(t *testing.T) {
 			containerd.WithRuntime(RuntimeName, nil),
 			containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sh", "-c", script), oci.WithCgroup("/"+id)),
 			containerd.WithContainerLabels(Labels(c.PodID)),
-			func(_ context.Context, _ *containerd.Client, cc *containers.Container) error {
-				cc.Extensions = map[string]typeurl.Any{extensionKey: ext}
-				return nil
-			},
+			withExtension(ext),
 		)
 		if err != nil {
 			t.Fatal(err)

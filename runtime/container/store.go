@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
@@ -73,6 +74,18 @@ func Extension(c Container) (*types.Any, error) {
 		return nil, err
 	}
 	return &types.Any{TypeUrl: recordType, Value: b}, nil
+}
+
+// withExtension puts ext, a record's Extension, on a new containerd
+// container.
+func withExtension(ext *types.Any) containerd.NewContainerOpts {
+	return func(_ context.Context, _ *containerd.Client, cc *containers.Container) error {
+		if cc.Extensions == nil {
+			cc.Extensions = map[string]typeurl.Any{}
+		}
+		cc.Extensions[extensionKey] = ext
+		return nil
+	}
 }
 
 // Add indexes a container whose containerd record the caller created.
