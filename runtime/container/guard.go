@@ -14,10 +14,11 @@ import (
 // (shouldCleanupShim in containerd's core/runtime/v2): a container that
 // exited while containerd was down would lose its exit status with the
 // task. So each container that has had a task has a sandbox record of its
-// own ID, labelled as a guard, from before its task is created (in Start)
-// to Remove; its task is then kept with its exit status until the
-// container's monitor records it and deletes the task. A container that
-// never started has no task to guard, so Create writes no guard.
+// own ID, labelled as a guard, from before its task starts (Start writes
+// it while the task is created) to Remove; its task is then kept with its
+// exit status until the container's monitor records it and deletes the
+// task. A container that never started has no task to guard, so Create
+// writes no guard.
 
 // guardKind labels exit guards (KindLabel).
 const guardKind = "exit-guard"

@@ -175,34 +175,44 @@ func (r *Runtime) start(ctx context.Context, c Container) error {
 // start, so it is never after the exit the shim reports. On error no task
 // is left.
 func (r *Runtime) startTask(ctx context.Context, c Container, spans *timing.Spans) (_ containerd.Task, _ <-chan containerd.ExitStatus, startedAt time.Time, retErr error) {
-	// The guard is written before the task exists and stays until
+	// The exit guard is written before the task starts and stays until
 	// Remove, even if the start fails. Its write (a containerd metadata
-	// transaction) overlaps loading the container and preparing its IO.
+	// transaction) overlaps loading the container, preparing its IO and
+	// creating its task: until the task starts its process cannot exit
+	// on its own, and a task created but never started is Reconcile's to
+	// leave or Remove's to delete, guard or not. startTask returns only
+	// once the write is done, so a Remove after it finds the guard.
 	guardErr := make(chan error, 1)
 	go func() { guardErr <- r.guard(ctx, c.ID) }()
-	cc, creator, err := r.prepareTask(ctx, c)
-	if err == nil {
-		spans.Step("load-io")
+	guarded := false
+	waitGuard := func() error {
+		guarded = true
+		return <-guardErr
 	}
-	if gerr := <-guardErr; err == nil {
-		err = gerr
-	}
-	if err != nil {
-		r.cleanupAttach(ctx, c.ID)
-		return nil, nil, startedAt, err
-	}
-	spans.Step("guard")
 	defer func() {
+		if !guarded {
+			_ = waitGuard()
+		}
 		if retErr != nil {
 			r.cleanupAttach(ctx, c.ID)
 		}
 	}()
+	cc, creator, err := r.prepareTask(ctx, c)
+	if err != nil {
+		return nil, nil, startedAt, err
+	}
+	spans.Step("load-io")
 	task, err := r.newTaskInPod(ctx, c, cc, creator, spans)
 	if err != nil {
 		return nil, nil, startedAt, fmt.Errorf("creating task: %w", err)
 	}
 	spans.Step("create-task")
 	cleanup := context.WithoutCancel(ctx)
+	if err := waitGuard(); err != nil {
+		_ = r.deleteTaskInPod(cleanup, c.PodID, task, containerd.WithProcessKill)
+		return nil, nil, startedAt, err
+	}
+	spans.Step("guard")
 	exitC, err := task.Wait(cleanup)
 	if err != nil {
 		_ = r.deleteTaskInPod(cleanup, c.PodID, task, containerd.WithProcessKill)
