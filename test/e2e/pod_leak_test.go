@@ -27,7 +27,7 @@ func footprint() nodeFootprint {
 	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
 	Expect(err).NotTo(HaveOccurred())
 	for _, line := range strings.Split(string(mountinfo), "\n") {
-		if !strings.Contains(line, daemon.state) {
+		if !strings.Contains(line, daemon.State) {
 			continue
 		}
 		if strings.Contains(line, " nsfs ") {
@@ -41,7 +41,7 @@ func footprint() nodeFootprint {
 	rules, err := testNet.Rules()
 	Expect(err).NotTo(HaveOccurred())
 	f.IptablesRules = len(rules)
-	if entries, err := os.ReadDir(daemon.root + "/pods"); err == nil {
+	if entries, err := os.ReadDir(daemon.Root + "/pods"); err == nil {
 		f.PodDirs = len(entries)
 	}
 	return f
@@ -73,7 +73,7 @@ var _ = Describe("Pod cleanup", func() {
 		Expect(footprint()).To(Equal(before))
 		Expect(infraProcesses()).To(BeZero())
 		// A thread left in a pod's namespaces would hold them after the pod.
-		Eventually(func() []string { return threadsInOtherNamespaces(daemon.cmd.Process.Pid) }).Should(BeEmpty())
+		Eventually(func() []string { return threadsInOtherNamespaces(daemon.Cmd.Process.Pid) }).Should(BeEmpty())
 	})
 })
 
