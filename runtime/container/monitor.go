@@ -38,7 +38,8 @@ type monitor struct {
 	exitOnce sync.Once
 	// done is closed after exited, once the task is deleted (its runc
 	// state, cgroup and, for a pod's last task, its shim are gone) and
-	// the monitor is released: what Remove and a pod's stop wait for.
+	// the monitor is released: what a pod's stop and the finisher of a
+	// removal (remove.go) wait for.
 	done chan struct{}
 	// startedAt and pid are what Start saw, for a record Start could not
 	// write (Reconcile writes it); zero when the monitor was armed later.

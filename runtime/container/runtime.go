@@ -246,8 +246,8 @@ func (r *Runtime) prepareTask(ctx context.Context, c Container) (containerd.Cont
 // Stop sends the container's stop signal, waits up to timeout for it to
 // exit, then kills it. Stopping a container that is not running succeeds.
 // It returns once the exit is recorded: the container's processes are
-// gone, and its task is being deleted (Remove, and a pod's stop, wait for
-// that).
+// gone, and its task is being deleted (a pod's stop, and the background
+// part of Remove, wait for that).
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout) })
 	if errdefs.IsNotFound(err) {
