@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 
+	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/slipway-dev/slipway/runtime/keylock"
 	"github.com/slipway-dev/slipway/runtime/metrics"
 	"github.com/slipway-dev/slipway/runtime/timing"
+	"google.golang.org/grpc"
 )
 
 // Options configure a Service.
@@ -53,7 +56,7 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s := &Service{
 		opts:  opts,
-		index: NewIndex(opts.Client.ImageService(), opts.Client.ContentStore(), platforms.Default()),
+		index: NewIndex(opts.Client.ImageService(), indexContent(opts.Client), platforms.Default()),
 	}
 	if err := s.deleteStaleLeases(ctx); err != nil {
 		return nil, err
@@ -67,6 +70,16 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// indexContent is the content provider of the index: sizedContent over a
+// gRPC connection, containerd's own provider otherwise.
+func indexContent(client *containerd.Client) content.Provider {
+	conn, ok := client.Conn().(grpc.ClientConnInterface)
+	if !ok {
+		return client.ContentStore()
+	}
+	return sizedContent{Provider: client.ContentStore(), client: contentapi.NewContentClient(conn)}
 }
 
 // Get returns the image named by ID, tag or digest reference.
