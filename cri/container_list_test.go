@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/images"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -49,6 +51,8 @@ func listServer(n int) (*Server, *countingImages) {
 	return &Server{opts: Options{Images: imgs, ContainerStore: store}}, imgs
 }
 
+// TestListContainersImageRef: a list reports the image ID as image_ref
+// and image_id, as containerd's does, without an image-store lookup.
 func TestListContainersImageRef(t *testing.T) {
 	s, imgs := listServer(200)
 	resp, err := s.ListContainers(context.Background(), &runtimeapi.ListContainersRequest{})
@@ -58,18 +62,17 @@ func TestListContainersImageRef(t *testing.T) {
 	if len(resp.Containers) != 200 {
 		t.Fatalf("listed %d containers, want 200", len(resp.Containers))
 	}
-	wantA := "registry.k8s.io/a@sha256:" + fmt.Sprintf("%064d", 1)
 	for i, c := range resp.Containers {
-		want := wantA
+		want := "sha256:aa"
 		if i%2 == 1 {
-			want = "sha256:bb" // no repo digest: the image ID
+			want = "sha256:bb"
 		}
-		if c.ImageRef != want {
-			t.Fatalf("container %s image_ref = %q, want %q", c.Id, c.ImageRef, want)
+		if c.ImageRef != want || c.ImageId != want {
+			t.Fatalf("container %s image_ref = %q, image_id = %q, want %q for both", c.Id, c.ImageRef, c.ImageId, want)
 		}
 	}
-	if imgs.gets != 2 {
-		t.Errorf("looked images up %d times for 200 containers in 2 images, want 2", imgs.gets)
+	if imgs.gets != 0 {
+		t.Errorf("looked images up %d times to list containers, want none", imgs.gets)
 	}
 }
 
@@ -160,5 +163,110 @@ func TestListContainersDuringChanges(t *testing.T) {
 		}
 	}
 	close(stop)
+	wg.Wait()
+}
+
+// TestListContainersMessagesFollowRecords: an unchanged record is listed
+// with the message built for it the first time; a changed record (a new
+// state) gets a new message, and the old one is left as it was (an
+// earlier response may still be marshalling it).
+func TestListContainersMessagesFollowRecords(t *testing.T) {
+	s, _ := listServer(3)
+	ctx := context.Background()
+	list := func() map[string]*runtimeapi.Container {
+		t.Helper()
+		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]*runtimeapi.Container{}
+		for _, c := range resp.Containers {
+			got[c.Id] = c
+		}
+		return got
+	}
+	first := list()
+	second := list()
+	for id, c := range first {
+		if second[id] != c {
+			t.Errorf("container %s: a second list built a new message for an unchanged record", id)
+		}
+	}
+	exited, err := s.opts.ContainerStore.Get("c001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited.State = runtimeapi.ContainerState_CONTAINER_EXITED
+	s.opts.ContainerStore.Add(exited)
+	third := list()
+	if third["c001"].State != runtimeapi.ContainerState_CONTAINER_EXITED {
+		t.Errorf("after the exit, c001 is listed %s", third["c001"].State)
+	}
+	if first["c001"].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("the earlier response's message changed to %s", first["c001"].State)
+	}
+	if third["c000"] != first["c000"] {
+		t.Error("c000 did not change but got a new message")
+	}
+}
+
+// TestListContainersMessagesPruned: messages of records no longer indexed
+// are dropped, so churn (containers created and removed for days) does not
+// grow the memory the list keeps.
+func TestListContainersMessagesPruned(t *testing.T) {
+	s, _ := listServer(10)
+	store := s.opts.ContainerStore
+	ctx := context.Background()
+	for i := range 1000 {
+		id := fmt.Sprintf("churn%d", i)
+		store.Add(container.Container{ID: id, PodID: "p", ImageRef: "sha256:aa", CreatedAt: time.Now(),
+			Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: id}}})
+		if _, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		store.Drop(id)
+	}
+	s.listed.mu.Lock()
+	kept := len(s.listed.byRecord)
+	s.listed.mu.Unlock()
+	if kept > 2*11+64 {
+		t.Errorf("keeps %d messages for 10 indexed containers after 1000 removed", kept)
+	}
+}
+
+// TestListContainersConcurrentMarshal marshals the shared messages of
+// concurrent lists while records change (run with -race), as the gRPC
+// server does with concurrent calls.
+func TestListContainersConcurrentMarshal(t *testing.T) {
+	s, _ := listServer(20)
+	store := s.opts.ContainerStore
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				if w == 0 && i%10 == 0 {
+					store.Add(container.Container{ID: fmt.Sprintf("c%03d", i%20), PodID: "p", ImageRef: "sha256:bb", CreatedAt: time.Now(),
+						State:  runtimeapi.ContainerState(i % 4),
+						Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "changed"}}})
+				}
+				resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, err := proto.Marshal(resp)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var back runtimeapi.ListContainersResponse
+				if err := proto.Unmarshal(b, &back); err != nil || len(back.Containers) != 20 {
+					t.Errorf("unmarshalled %d containers (%v), want 20", len(back.Containers), err)
+					return
+				}
+			}
+		})
+	}
 	wg.Wait()
 }

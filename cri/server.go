@@ -120,6 +120,8 @@ type Server struct {
 	userFiles *spec.UserFiles
 	// layers remembers writable-layer usage for ListContainerStats.
 	layers layerUsages
+	// listed keeps ListContainers' message of each container record.
+	listed containerMessages
 }
 
 var (
