@@ -2,8 +2,13 @@ package cri
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/slipway-dev/slipway/runtime/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -12,18 +17,34 @@ import (
 // ListContainers lists containers, oldest first, filtered by ID (or ID
 // prefix), state, pod sandbox ID and label selector. It reads the indexed
 // records in place (containerView) and answers with each record's message
-// built once (containerMessages): kubelet lists every second, and building
-// 200 messages per call was most of the call's allocations, so of the
-// daemon's garbage collections during a burst of lists.
+// encoded once (listedContainers): kubelet lists every second, and
+// building and marshalling hundreds of messages per call was most of the
+// call's CPU and its garbage (with kubelet's labels and annotations, about
+// 50 allocations per container to marshal the maps), so of the daemon's
+// garbage collections during a burst of lists.
+//
+// The response carries the containers already encoded, as its unknown
+// fields (see listedContainers): on the wire it is the same message, but
+// in process its Containers field is empty. Decode it (proto.Marshal,
+// proto.Unmarshal) to read it in process.
 func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	keep := func(c *container.Container) bool {
-		if !containerMatches(c, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
-			return false
+	var keep func(*container.Container) bool
+	if f.GetId() != "" || f.GetPodSandboxId() != "" || len(f.GetLabelSelector()) > 0 || f.GetState() != nil {
+		keep = func(c *container.Container) bool {
+			if !containerMatches(c, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
+				return false
+			}
+			return f.GetState() == nil || f.GetState().State == c.State
 		}
-		return f.GetState() == nil || f.GetState().State == c.State
 	}
-	return &runtimeapi.ListContainersResponse{Containers: s.listed.messages(s.containerView(), keep)}, nil
+	wire, err := s.listed.encoded(s.containerView(), keep)
+	if err != nil {
+		return nil, err
+	}
+	resp := &runtimeapi.ListContainersResponse{}
+	resp.ProtoReflect().SetUnknown(wire)
+	return resp, nil
 }
 
 // containerView is every indexed container record, oldest first, shared
@@ -54,55 +75,96 @@ func listedContainer(c *container.Container) *runtimeapi.Container {
 	}
 }
 
-// containerMessages keeps the message of every listed container record
-// (listedContainer), keyed by the record's pointer: the index never
-// changes a record in place (a change indexes a new pointer, see
-// index.Index.View), so a new state, a removal or a re-creation under the
-// same ID is a new key and the next list builds its message. Messages are
-// shared by concurrent calls and marshalled concurrently; nobody changes
-// them. The zero value is ready to use.
-type containerMessages struct {
+// listedContainers keeps the encoding of every listed container record as
+// an entry of ListContainersResponse's repeated field 1 (containers): its
+// tag, its length and the marshalled listedContainer. A response whose
+// unknown fields are such entries, one after the other, is on the wire
+// exactly a ListContainersResponse with those containers, and marshalling
+// it copies the bytes instead of walking hundreds of messages.
+//
+// Encodings are keyed by the record's pointer: the index never changes a
+// record in place (a change indexes a new pointer, see index.Index.View),
+// so a new state, a removal or a re-creation under the same ID is a new
+// key and the next list encodes it. The last unfiltered answer is kept
+// whole and handed out again while the node's records are the same ones.
+// Every byte slice handed out is shared by concurrent calls and never
+// written again. The zero value is ready to use.
+type listedContainers struct {
 	mu sync.Mutex
-	// byRecord is the message of each record listed so far; mu guards it.
-	// Records no longer indexed are dropped once they outnumber the
-	// indexed ones (messages), so it holds at most about twice the node's
-	// containers.
-	byRecord map[*container.Container]*runtimeapi.Container
+	// byRecord is the encoding of each record listed so far; mu guards
+	// it. Records no longer indexed are dropped once they outnumber the
+	// indexed ones, so it holds at most about twice the node's containers.
+	byRecord map[*container.Container][]byte
+	// all is the last unfiltered answer and allOf the records it lists,
+	// in order; mu guards both.
+	all   []byte
+	allOf []*container.Container
 }
 
-// messages returns the message of each record in view that keep accepts,
-// in view's order; view is every indexed record (containerView).
-func (m *containerMessages) messages(view []*container.Container, keep func(*container.Container) bool) []*runtimeapi.Container {
-	out := make([]*runtimeapi.Container, 0, len(view))
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.byRecord == nil || len(m.byRecord) > 2*len(view)+64 {
-		m.pruneLocked(view)
+// encoded returns the entries of the records in view that keep accepts
+// (all of them if keep is nil), in view's order; view is every indexed
+// record (containerView).
+func (l *listedContainers) encoded(view []*container.Container, keep func(*container.Container) bool) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if keep == nil && slices.Equal(view, l.allOf) && l.allOf != nil {
+		return l.all, nil
 	}
+	if l.byRecord == nil || len(l.byRecord) > 2*len(view)+64 {
+		l.pruneLocked(view)
+	}
+	kept := make([][]byte, 0, len(view))
+	size := 0
 	for _, c := range view {
-		if !keep(c) {
+		if keep != nil && !keep(c) {
 			continue
 		}
-		msg, ok := m.byRecord[c]
+		entry, ok := l.byRecord[c]
 		if !ok {
-			msg = listedContainer(c)
-			m.byRecord[c] = msg
+			var err error
+			if entry, err = containerEntry(c); err != nil {
+				return nil, err
+			}
+			l.byRecord[c] = entry
 		}
-		out = append(out, msg)
+		kept = append(kept, entry)
+		size += len(entry)
 	}
-	return out
+	out := make([]byte, 0, size)
+	for _, entry := range kept {
+		out = append(out, entry...)
+	}
+	if keep == nil {
+		l.all, l.allOf = out, view
+	}
+	return out, nil
 }
 
-// pruneLocked keeps only the messages of the records in view.
-func (m *containerMessages) pruneLocked(view []*container.Container) {
-	next := make(map[*container.Container]*runtimeapi.Container, len(view))
+// pruneLocked keeps only the encodings of the records in view.
+func (l *listedContainers) pruneLocked(view []*container.Container) {
+	next := make(map[*container.Container][]byte, len(view))
 	for _, c := range view {
-		if msg, ok := m.byRecord[c]; ok {
-			next[c] = msg
+		if entry, ok := l.byRecord[c]; ok {
+			next[c] = entry
 		}
 	}
-	m.byRecord = next
+	l.byRecord = next
 }
+
+// containerEntry is record c as an entry of ListContainersResponse's
+// field 1.
+func containerEntry(c *container.Container) ([]byte, error) {
+	msg, err := proto.Marshal(listedContainer(c))
+	if err != nil {
+		return nil, fmt.Errorf("encoding container %s for a list: %w", c.ID, err)
+	}
+	entry := protowire.AppendTag(make([]byte, 0, len(msg)+8), containersField, protowire.BytesType)
+	entry = protowire.AppendBytes(entry, msg)
+	return entry, nil
+}
+
+// containersField is the number of ListContainersResponse's containers.
+var containersField = (&runtimeapi.ListContainersResponse{}).ProtoReflect().Descriptor().Fields().ByName("containers").Number()
 
 func containerMatches(c *container.Container, id, podID string, labels map[string]string) bool {
 	if id != "" && !strings.HasPrefix(c.ID, id) {

@@ -53,16 +53,32 @@ func listServer(n int) (*Server, *countingImages) {
 
 // TestListContainersImageRef: a list reports the image ID as image_ref
 // and image_id, as containerd's does, without an image-store lookup.
-func TestListContainersImageRef(t *testing.T) {
-	s, imgs := listServer(200)
-	resp, err := s.ListContainers(context.Background(), &runtimeapi.ListContainersRequest{})
+// listContainers calls ListContainers and decodes its answer, as a client
+// does: the response carries the containers encoded (ListContainers).
+func listContainers(t testing.TB, s *Server, req *runtimeapi.ListContainersRequest) []*runtimeapi.Container {
+	t.Helper()
+	resp, err := s.ListContainers(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Containers) != 200 {
-		t.Fatalf("listed %d containers, want 200", len(resp.Containers))
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, c := range resp.Containers {
+	var back runtimeapi.ListContainersResponse
+	if err := proto.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	return back.Containers
+}
+
+func TestListContainersImageRef(t *testing.T) {
+	s, imgs := listServer(200)
+	listed := listContainers(t, s, &runtimeapi.ListContainersRequest{})
+	if len(listed) != 200 {
+		t.Fatalf("listed %d containers, want 200", len(listed))
+	}
+	for i, c := range listed {
 		want := "sha256:aa"
 		if i%2 == 1 {
 			want = "sha256:bb"
@@ -92,15 +108,10 @@ func BenchmarkListContainers200(b *testing.B) {
 func TestListContainersShowsEveryChange(t *testing.T) {
 	s, _ := listServer(3)
 	store := s.opts.ContainerStore
-	ctx := context.Background()
 	list := func(state *runtimeapi.ContainerStateValue) map[string]runtimeapi.ContainerState {
 		t.Helper()
-		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{State: state}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		got := map[string]runtimeapi.ContainerState{}
-		for _, c := range resp.Containers {
+		for _, c := range listContainers(t, s, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{State: state}}) {
 			got[c.Id] = c.State
 		}
 		return got
@@ -132,7 +143,6 @@ func TestListContainersShowsEveryChange(t *testing.T) {
 func TestListContainersDuringChanges(t *testing.T) {
 	s, _ := listServer(50)
 	store := s.opts.ContainerStore
-	ctx := context.Background()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -152,11 +162,7 @@ func TestListContainersDuringChanges(t *testing.T) {
 		}
 	})
 	for range 200 {
-		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range resp.Containers {
+		for _, c := range listContainers(t, s, &runtimeapi.ListContainersRequest{}) {
 			if c.Metadata.GetName() == "" || c.ImageRef == "" {
 				t.Fatalf("incomplete container in the list: %v", c)
 			}
@@ -166,31 +172,35 @@ func TestListContainersDuringChanges(t *testing.T) {
 	wg.Wait()
 }
 
-// TestListContainersMessagesFollowRecords: an unchanged record is listed
-// with the message built for it the first time; a changed record (a new
-// state) gets a new message, and the old one is left as it was (an
-// earlier response may still be marshalling it).
-func TestListContainersMessagesFollowRecords(t *testing.T) {
+// TestListContainersFollowRecords: an unchanged node is answered with the
+// same bytes; a changed record (a new state) is listed changed at once,
+// and an earlier answer keeps what it said (it may still be marshalling).
+func TestListContainersFollowRecords(t *testing.T) {
 	s, _ := listServer(3)
 	ctx := context.Background()
-	list := func() map[string]*runtimeapi.Container {
+	wire := func() []byte {
 		t.Helper()
 		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]*runtimeapi.Container{}
+		return resp.ProtoReflect().GetUnknown()
+	}
+	decode := func(b []byte) map[string]runtimeapi.ContainerState {
+		t.Helper()
+		var resp runtimeapi.ListContainersResponse
+		if err := proto.Unmarshal(b, &resp); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]runtimeapi.ContainerState{}
 		for _, c := range resp.Containers {
-			got[c.Id] = c
+			got[c.Id] = c.State
 		}
 		return got
 	}
-	first := list()
-	second := list()
-	for id, c := range first {
-		if second[id] != c {
-			t.Errorf("container %s: a second list built a new message for an unchanged record", id)
-		}
+	first := wire()
+	if second := wire(); &second[0] != &first[0] {
+		t.Error("a second list of an unchanged node encoded its answer again")
 	}
 	exited, err := s.opts.ContainerStore.Get("c001")
 	if err != nil {
@@ -198,22 +208,23 @@ func TestListContainersMessagesFollowRecords(t *testing.T) {
 	}
 	exited.State = runtimeapi.ContainerState_CONTAINER_EXITED
 	s.opts.ContainerStore.Add(exited)
-	third := list()
-	if third["c001"].State != runtimeapi.ContainerState_CONTAINER_EXITED {
-		t.Errorf("after the exit, c001 is listed %s", third["c001"].State)
+	if got := decode(wire())["c001"]; got != runtimeapi.ContainerState_CONTAINER_EXITED {
+		t.Errorf("after the exit, c001 is listed %s", got)
 	}
-	if first["c001"].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		t.Errorf("the earlier response's message changed to %s", first["c001"].State)
+	if got := decode(first)["c001"]; got != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("the earlier answer changed to %s", got)
 	}
-	if third["c000"] != first["c000"] {
-		t.Error("c000 did not change but got a new message")
+	filtered := listContainers(t, s, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{Id: "c00", PodSandboxId: "p",
+		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_EXITED}}})
+	if len(filtered) != 1 || filtered[0].Id != "c001" || filtered[0].Metadata.GetName() != "1" {
+		t.Errorf("exited containers: %v, want c001 alone", filtered)
 	}
 }
 
-// TestListContainersMessagesPruned: messages of records no longer indexed
+// TestListContainersEncodingsPruned: encodings of records no longer indexed
 // are dropped, so churn (containers created and removed for days) does not
 // grow the memory the list keeps.
-func TestListContainersMessagesPruned(t *testing.T) {
+func TestListContainersEncodingsPruned(t *testing.T) {
 	s, _ := listServer(10)
 	store := s.opts.ContainerStore
 	ctx := context.Background()
@@ -230,17 +241,16 @@ func TestListContainersMessagesPruned(t *testing.T) {
 	kept := len(s.listed.byRecord)
 	s.listed.mu.Unlock()
 	if kept > 2*11+64 {
-		t.Errorf("keeps %d messages for 10 indexed containers after 1000 removed", kept)
+		t.Errorf("keeps %d encodings for 10 indexed containers after 1000 removed", kept)
 	}
 }
 
-// TestListContainersConcurrentMarshal marshals the shared messages of
+// TestListContainersConcurrentMarshal marshals the shared encodings of
 // concurrent lists while records change (run with -race), as the gRPC
-// server does with concurrent calls.
+// server does with concurrent calls: every answer decodes whole.
 func TestListContainersConcurrentMarshal(t *testing.T) {
 	s, _ := listServer(20)
 	store := s.opts.ContainerStore
-	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -250,7 +260,7 @@ func TestListContainersConcurrentMarshal(t *testing.T) {
 						State:  runtimeapi.ContainerState(i % 4),
 						Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "changed"}}})
 				}
-				resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+				resp, err := s.ListContainers(context.Background(), &runtimeapi.ListContainersRequest{})
 				if err != nil {
 					t.Error(err)
 					return
@@ -260,10 +270,16 @@ func TestListContainersConcurrentMarshal(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				var back runtimeapi.ListContainersResponse
-				if err := proto.Unmarshal(b, &back); err != nil || len(back.Containers) != 20 {
-					t.Errorf("unmarshalled %d containers (%v), want 20", len(back.Containers), err)
+				var listed runtimeapi.ListContainersResponse
+				if err := proto.Unmarshal(b, &listed); err != nil || len(listed.Containers) != 20 {
+					t.Errorf("decoded %d containers (%v), want 20", len(listed.Containers), err)
 					return
+				}
+				for _, c := range listed.Containers {
+					if c.Metadata.GetName() == "" || c.ImageId == "" {
+						t.Errorf("incomplete container in the list: %v", c)
+						return
+					}
 				}
 			}
 		})

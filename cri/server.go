@@ -120,8 +120,8 @@ type Server struct {
 	userFiles *spec.UserFiles
 	// layers remembers writable-layer usage for ListContainerStats.
 	layers layerUsages
-	// listed keeps ListContainers' message of each container record.
-	listed containerMessages
+	// listed keeps ListContainers' encoding of each container record.
+	listed listedContainers
 }
 
 var (
