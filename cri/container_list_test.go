@@ -237,9 +237,9 @@ func TestListContainersEncodingsPruned(t *testing.T) {
 		}
 		store.Drop(id)
 	}
-	s.listed.mu.Lock()
-	kept := len(s.listed.byRecord)
-	s.listed.mu.Unlock()
+	s.listedContainers.mu.Lock()
+	kept := len(s.listedContainers.byRecord)
+	s.listedContainers.mu.Unlock()
 	if kept > 2*11+64 {
 		t.Errorf("keeps %d encodings for 10 indexed containers after 1000 removed", kept)
 	}

@@ -120,8 +120,10 @@ type Server struct {
 	userFiles *spec.UserFiles
 	// layers remembers writable-layer usage for ListContainerStats.
 	layers layerUsages
-	// listed keeps ListContainers' encoding of each container record.
-	listed listedContainers
+	// listedContainers and listedPods keep ListContainers' and
+	// ListPodSandbox's encoding of each record.
+	listedContainers listEncodings[container.Container]
+	listedPods       listEncodings[pod.Sandbox]
 }
 
 var (
