@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/containerd/log"
@@ -15,6 +16,14 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// init locks the main goroutine to the main thread for the process's
+// life, so no other goroutine ever runs there. slipwayd joins pods'
+// namespaces on goroutines that end locked to their thread, which Go then
+// discards; it cannot discard the main thread, so such a goroutine on it
+// would leave the main thread (and /proc/PID/ns) in a pod's namespaces,
+// holding them after the pod is gone.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	closeInheritedFDsOnExec()

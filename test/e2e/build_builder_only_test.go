@@ -11,6 +11,7 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 )
 
 // builderOnly is a second slipwayd in builder-only mode, with clean root
@@ -33,7 +34,7 @@ func startBuilderOnly(ctx context.Context) *builderOnly {
 	logFile, err := os.Create(b.log)
 	Expect(err).NotTo(HaveOccurred())
 	// The suite's hosts directory sits beside the suite daemon's root.
-	hostsDir := filepath.Join(filepath.Dir(daemon.root), "certs.d")
+	hostsDir := filepath.Join(filepath.Dir(daemon.Root), "certs.d")
 	b.cmd = exec.Command(os.Getenv("SLIPWAYD_BIN"), "--builder-only", "--root", filepath.Join(work, "root"),
 		"--state", b.state, "--registry-config-path", hostsDir, "--metrics-address", "127.0.0.1:0", "--log-level", "debug")
 	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
@@ -43,7 +44,7 @@ func startBuilderOnly(ctx context.Context) *builderOnly {
 		logFile.Close()
 		if CurrentSpecReport().Failed() {
 			out, _ := os.ReadFile(b.log)
-			GinkgoWriter.Printf("builder-only slipwayd log:\n%s\n", tail(string(out), 60))
+			GinkgoWriter.Printf("builder-only slipwayd log:\n%s\n", harness.Tail(string(out), 60))
 		}
 	})
 	Eventually(func() error {

@@ -15,6 +15,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 )
 
 // corpusDir holds the Dockerfile corpus, relative to this package.
@@ -36,7 +37,7 @@ type buildStep struct {
 
 // builderAddr is the suite daemon's builder socket as a client address.
 func builderAddr() string {
-	return "unix://" + filepath.Join(daemon.state, "buildkit.sock")
+	return "unix://" + filepath.Join(daemon.State, "buildkit.sock")
 }
 
 // slipwayBuild runs `slipway build --addr addr args...` ($SLIPWAY_BIN, which
@@ -74,7 +75,7 @@ func runBuildCommand(ctx context.Context, bin string, args []string) buildResult
 
 // succeeded asserts the build worked, showing its output when not.
 func (r buildResult) succeeded() buildResult {
-	ExpectWithOffset(1, r.err).NotTo(HaveOccurred(), "build failed:\n%s", tail(r.stderr, 60))
+	ExpectWithOffset(1, r.err).NotTo(HaveOccurred(), "build failed:\n%s", harness.Tail(r.stderr, 60))
 	return r
 }
 

@@ -66,7 +66,7 @@ type imageFile struct {
 
 // ctrdClient connects to the suite's containerd in the CRI namespace.
 func ctrdClient() *containerd.Client {
-	c, err := containerd.New(filepath.Join(daemon.state, "containerd", "containerd.sock"),
+	c, err := containerd.New(filepath.Join(daemon.State, "containerd", "containerd.sock"),
 		containerd.WithDefaultNamespace("k8s.io"))
 	Expect(err).NotTo(HaveOccurred())
 	return c

@@ -19,6 +19,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -242,7 +243,7 @@ func waitListening(ctx context.Context, port int, containerID string, pod testPo
 		st := containerStatus(ctx, containerID)
 		if st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			StopTrying("slipwayd's container is " + st.State.String() + ", exit code " +
-				strconv.Itoa(int(st.ExitCode)) + "; log:\n" + tail(strings.Join(containerLog(pod, "slipwayd"), "\n"), 40)).Now()
+				strconv.Itoa(int(st.ExitCode)) + "; log:\n" + harness.Tail(strings.Join(containerLog(pod, "slipwayd"), "\n"), 40)).Now()
 		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		g.Expect(err).NotTo(HaveOccurred())

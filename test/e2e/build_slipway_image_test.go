@@ -171,7 +171,7 @@ var _ = Describe("The slipwayd image", Ordered, func() {
 		noClientCert := slipwayBuild(ctx, "tcp://127.0.0.1:"+strconv.Itoa(port), "--tls-ca", pki.caFile,
 			"--progress=plain", "-o", "type=local,dest="+filepath.Join(work, "refused"), buildContext)
 		Expect(noClientCert.err).To(HaveOccurred(), "a client without a certificate is refused")
-		GinkgoWriter.Printf("without a client certificate:\n%s\n", tail(noClientCert.stderr, 5))
+		GinkgoWriter.Printf("without a client certificate:\n%s\n", harness.Tail(noClientCert.stderr, 5))
 		// With TLS 1.3 the client may write before the server's "certificate
 		// required" alert arrives, and then sees a broken pipe instead: the
 		// message is not asserted, only that nothing was built.
@@ -182,7 +182,7 @@ var _ = Describe("The slipwayd image", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		st := containerStatus(ctx, id)
 		log := strings.Join(containerLog(pod, "slipwayd"), "\n")
-		Expect(st.ExitCode).To(BeZero(), "slipwayd exits cleanly on SIGTERM; log:\n%s", tail(log, 40))
+		Expect(st.ExitCode).To(BeZero(), "slipwayd exits cleanly on SIGTERM; log:\n%s", harness.Tail(log, 40))
 		Expect(log).To(ContainSubstring("slipwayd serving the builder"))
 		Expect(filepath.Join(state, "buildkit.sock")).NotTo(BeAnExistingFile())
 

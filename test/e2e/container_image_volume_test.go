@@ -82,7 +82,7 @@ var _ = Describe("Image volumes", func() {
 		_, err := runtimeSvc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.ID, Config: config, SandboxConfig: pod.Config})
 		Expect(err).To(MatchError(ContainSubstring("InvalidArgument")))
 		Expect(err).To(MatchError(ContainSubstring("config.mounts[0].image_sub_path")))
-		entries, err := os.ReadDir(filepath.Join(daemon.state, "image-volumes"))
+		entries, err := os.ReadDir(filepath.Join(daemon.State, "image-volumes"))
 		if err == nil {
 			Expect(entries).To(BeEmpty())
 		}
@@ -149,7 +149,7 @@ func volumeImageRef(ctx context.Context, id, containerPath string) string {
 	return ""
 }
 
-func imageVolumeDir(id string) string { return filepath.Join(daemon.state, "image-volumes", id) }
+func imageVolumeDir(id string) string { return filepath.Join(daemon.State, "image-volumes", id) }
 
 // mountsUnder counts the mounts at or below dir on the node.
 func mountsUnder(dir string) int {

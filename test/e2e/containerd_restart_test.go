@@ -15,12 +15,12 @@ var _ = Describe("The embedded containerd", func() {
 		id := pullImage(ctx, busyboxImage, nil)
 		DeferCleanup(removeImage, context.Background(), id)
 
-		pid := daemon.containerdPid()
+		pid := daemon.ContainerdPid()
 		Expect(pid).To(BeNumerically(">", 0))
 		Expect(runtimeReady(ctx)).To(BeTrue())
 		Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
 
-		Eventually(daemon.containerdPid).WithTimeout(30*time.Second).WithPolling(50*time.Millisecond).
+		Eventually(daemon.ContainerdPid).WithTimeout(30*time.Second).WithPolling(50*time.Millisecond).
 			ShouldNot(Or(Equal(pid), BeZero()), "a new containerd should start")
 		Eventually(runtimeReady).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).
 			Should(BeTrue())

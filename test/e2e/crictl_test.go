@@ -15,7 +15,7 @@ import (
 // crictl runs crictl against the suite's slipwayd and returns its stdout.
 func crictl(ctx context.Context, args ...string) string {
 	GinkgoHelper()
-	args = append([]string{"--runtime-endpoint", "unix://" + daemon.socket, "--image-endpoint", "unix://" + daemon.socket}, args...)
+	args = append([]string{"--runtime-endpoint", "unix://" + daemon.Socket, "--image-endpoint", "unix://" + daemon.Socket}, args...)
 	out, err := exec.CommandContext(ctx, "crictl", args...).Output()
 	var stderr string
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -73,6 +73,6 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Expect(os.MkdirAll(suiteCDIDir, 0o755)).To(Succeed())
 	daemon = startSlipwayd(ctx, work, hostsDir, testNet.ConfDir, "--cdi-spec-dirs", suiteCDIDir)
 	DeferCleanup(daemon.stop)
-	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.conn)
-	imageSvc = runtimeapi.NewImageServiceClient(daemon.conn)
+	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.Conn)
+	imageSvc = runtimeapi.NewImageServiceClient(daemon.Conn)
 })

@@ -92,8 +92,8 @@ func (n *faultNode) start(ctx context.Context) {
 
 	prevDaemon, prevRuntime, prevImage := daemon, runtimeSvc, imageSvc
 	daemon = n.slipwayd
-	runtimeSvc = runtimeapi.NewRuntimeServiceClient(n.conn)
-	imageSvc = runtimeapi.NewImageServiceClient(n.conn)
+	runtimeSvc = runtimeapi.NewRuntimeServiceClient(n.Conn)
+	imageSvc = runtimeapi.NewImageServiceClient(n.Conn)
 	DeferCleanup(func() { daemon, runtimeSvc, imageSvc = prevDaemon, prevRuntime, prevImage })
 }
 
@@ -121,7 +121,7 @@ func (n *faultNode) containerdAddress() string {
 	if n.mode == externalContainerd {
 		return n.ctrdCfg.Address()
 	}
-	return filepath.Join(n.state, "containerd", "containerd.sock")
+	return filepath.Join(n.State, "containerd", "containerd.sock")
 }
 
 // startContainerd runs the external containerd and waits until it serves.
@@ -165,7 +165,7 @@ func (n *faultNode) killContainerd() {
 		n.external = nil
 		return
 	}
-	pid := n.containerdPid()
+	pid := n.ContainerdPid()
 	Expect(pid).To(BeNumerically(">", 0))
 	Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
 }
@@ -243,21 +243,21 @@ func (n *faultNode) leftoversOf(ctx context.Context) leftovers {
 	Expect(err).NotTo(HaveOccurred())
 	l.Sandboxes = len(sbs)
 	l.Shims = processesWith("containerd-shim", n.containerdAddress())
-	l.Loggers = processesWith("slipway-logger", n.state)
+	l.Loggers = processesWith("slipway-logger", n.State)
 	l.Infras = processesRunning("/infra")
 	for _, dir := range []string{"pods", "attach", "loggers"} {
-		entries, _ := os.ReadDir(filepath.Join(n.state, dir))
+		entries, _ := os.ReadDir(filepath.Join(n.State, dir))
 		for _, e := range entries {
 			l.StateFiles = append(l.StateFiles, dir+"/"+e.Name())
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Join(n.root, "pods"))
+	entries, _ := os.ReadDir(filepath.Join(n.Root, "pods"))
 	for _, e := range entries {
 		l.StateFiles = append(l.StateFiles, "root/pods/"+e.Name())
 	}
 	l.Node = footprint()
 	l.Cgroups = cgroupsBelow(append([]string{"k8s.io"}, n.cgroupParents...))
-	l.Mounts = mountsBelow(n.root, n.state)
+	l.Mounts = mountsBelow(n.Root, n.State)
 	return l
 }
 

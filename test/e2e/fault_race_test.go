@@ -56,7 +56,7 @@ var _ = Describe("Races", Ordered, func() {
 			Expect(err).NotTo(HaveOccurred())
 			return resp.Items
 		}).WithTimeout(30 * time.Second).Should(BeEmpty())
-		log, err := os.ReadFile(node.log.Name())
+		log, err := os.ReadFile(node.Log.Name())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.Contains(string(log), "signal: killed")).To(BeFalse(), "no CNI plugin was killed half-way")
 		AddReportEntry("removes that gave up", fmt.Sprintf("%d of %d", n, pods))

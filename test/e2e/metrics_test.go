@@ -19,6 +19,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -143,7 +144,7 @@ func getInNetns(pid int, addr, path string) (int, string) {
 
 var _ = Describe("Metrics", func() {
 	It("count CRI calls, pod start-up, pulls, builds and states, and answer /healthz and /readyz", func(ctx SpecContext) {
-		addr := metricsAddress(daemon.log.Name())
+		addr := metricsAddress(daemon.Log.Name())
 		before := scrape(ctx, addr)
 		delta := func(after map[string]float64, series string) float64 { return after[series] - before[series] }
 
@@ -230,11 +231,11 @@ var _ = Describe("Metrics", func() {
 		Expect(err).NotTo(HaveOccurred())
 		port, err := strconv.Atoi(portText)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(listenersOnPort(daemon.cmd.Process.Pid, port)).To(Equal([]string{addr}))
+		Expect(listenersOnPort(daemon.Cmd.Process.Pid, port)).To(Equal([]string{addr}))
 	})
 
 	It("count OOM kills and restarts of the embedded containerd", func(ctx SpecContext) {
-		addr := metricsAddress(daemon.log.Name())
+		addr := metricsAddress(daemon.Log.Name())
 		before := scrape(ctx, addr)
 
 		pod := runTestPod(ctx, "metrics-oom")
@@ -246,11 +247,11 @@ var _ = Describe("Metrics", func() {
 			return scrape(ctx, addr)[`slipway_container_oom_kills_total`] - before[`slipway_container_oom_kills_total`]
 		}).WithTimeout(10 * time.Second).WithPolling(50 * time.Millisecond).Should(Equal(1.0))
 
-		pid := daemon.containerdPid()
+		pid := daemon.ContainerdPid()
 		Expect(pid).To(BeNumerically(">", 0))
 		Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
 		// The restart is counted before the new containerd's pid is written.
-		Eventually(daemon.containerdPid).WithTimeout(30 * time.Second).WithPolling(50 * time.Millisecond).ShouldNot(Or(Equal(pid), BeZero()))
+		Eventually(daemon.ContainerdPid).WithTimeout(30 * time.Second).WithPolling(50 * time.Millisecond).ShouldNot(Or(Equal(pid), BeZero()))
 		Expect(scrape(ctx, addr)[`slipway_containerd_restarts_total`] - before[`slipway_containerd_restarts_total`]).To(Equal(1.0))
 		Eventually(runtimeReady).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(BeTrue())
 		// /readyz follows containerd back.
@@ -269,7 +270,7 @@ var _ = Describe("Metrics", func() {
 		logPath := filepath.Join(work, "slipwayd.log")
 		logFile, err := os.Create(logPath)
 		Expect(err).NotTo(HaveOccurred())
-		hostsDir := filepath.Join(filepath.Dir(daemon.root), "certs.d")
+		hostsDir := filepath.Join(filepath.Dir(daemon.Root), "certs.d")
 		cmd := exec.Command("unshare", "--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
 			os.Getenv("SLIPWAYD_BIN"), "--builder-only", "--root", filepath.Join(work, "root"), "--state", filepath.Join(work, "run"),
 			"--registry-config-path", hostsDir, "--log-level", "debug")
@@ -279,7 +280,7 @@ var _ = Describe("Metrics", func() {
 			defer logFile.Close()
 			if CurrentSpecReport().Failed() {
 				b, _ := os.ReadFile(logPath)
-				GinkgoWriter.Printf("default-address slipwayd log:\n%s\n", tail(string(b), 60))
+				GinkgoWriter.Printf("default-address slipwayd log:\n%s\n", harness.Tail(string(b), 60))
 			}
 			if cmd.ProcessState != nil {
 				return

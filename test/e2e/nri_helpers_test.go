@@ -31,7 +31,7 @@ func startNRIPlugin(hostDir string) *nriplugin.Plugin {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	socket := filepath.Join(daemon.state, "nri", "nri.sock")
+	socket := filepath.Join(daemon.State, "nri", "nri.sock")
 	go func() { done <- p.Run(ctx, socket, "e2e", "50", 100*time.Millisecond) }()
 	DeferCleanup(func() {
 		cancel()

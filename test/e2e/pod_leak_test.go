@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 
@@ -26,7 +27,7 @@ func footprint() nodeFootprint {
 	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
 	Expect(err).NotTo(HaveOccurred())
 	for _, line := range strings.Split(string(mountinfo), "\n") {
-		if !strings.Contains(line, daemon.state) {
+		if !strings.Contains(line, daemon.State) {
 			continue
 		}
 		if strings.Contains(line, " nsfs ") {
@@ -40,7 +41,7 @@ func footprint() nodeFootprint {
 	rules, err := testNet.Rules()
 	Expect(err).NotTo(HaveOccurred())
 	f.IptablesRules = len(rules)
-	if entries, err := os.ReadDir(daemon.root + "/pods"); err == nil {
+	if entries, err := os.ReadDir(daemon.Root + "/pods"); err == nil {
 		f.PodDirs = len(entries)
 	}
 	return f
@@ -71,5 +72,30 @@ var _ = Describe("Pod cleanup", func() {
 		}
 		Expect(footprint()).To(Equal(before))
 		Expect(infraProcesses()).To(BeZero())
+		// A thread left in a pod's namespaces would hold them after the pod.
+		Eventually(func() []string { return threadsInOtherNamespaces(daemon.Cmd.Process.Pid) }).Should(BeEmpty())
 	})
 })
+
+// threadsInOtherNamespaces lists the threads of process pid ("TID net")
+// whose network, UTS or IPC namespace is not this test process's.
+func threadsInOtherNamespaces(pid int) []string {
+	GinkgoHelper()
+	var odd []string
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	Expect(err).NotTo(HaveOccurred())
+	for _, kind := range []string{"net", "uts", "ipc"} {
+		own, err := os.Readlink("/proc/self/ns/" + kind)
+		Expect(err).NotTo(HaveOccurred())
+		for _, t := range tasks {
+			ns, err := os.Readlink(fmt.Sprintf("/proc/%d/task/%s/ns/%s", pid, t.Name(), kind))
+			if err != nil {
+				continue // the thread ended
+			}
+			if ns != own {
+				odd = append(odd, t.Name()+" "+kind)
+			}
+		}
+	}
+	return odd
+}

@@ -16,12 +16,12 @@ var _ = Describe("Start-up reconciliation", func() {
 		before := footprint()
 		// What RunPodSandbox has acquired before it records the pod.
 		id := "0000000000000000000000000000000000000000000000000000000000c0ffee"
-		stateDir := filepath.Join(daemon.state, "pods", id)
-		rootDir := filepath.Join(daemon.root, "pods", id)
+		stateDir := filepath.Join(daemon.State, "pods", id)
+		rootDir := filepath.Join(daemon.Root, "pods", id)
 		pinned, err := namespaces.Pin(namespaces.Request{Dir: filepath.Join(stateDir, "ns"), Kinds: []namespaces.Kind{namespaces.Net, namespaces.IPC, namespaces.UTS}})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(os.MkdirAll(rootDir, 0o755)).To(Succeed())
-		network, err := cni.New(ctx, cni.Options{ConfDir: daemon.cniConfDir, CacheDir: filepath.Join(daemon.root, "cni", "cache")})
+		network, err := cni.New(ctx, cni.Options{ConfDir: daemon.cniConfDir, CacheDir: filepath.Join(daemon.Root, "cni", "cache")})
 		Expect(err).NotTo(HaveOccurred())
 		_, err = network.Setup(ctx, cni.Pod{ID: id, Name: "crashed", Namespace: "e2e", UID: "crashed", NetNS: pinned[namespaces.Net]})
 		Expect(err).NotTo(HaveOccurred())

@@ -40,7 +40,7 @@ func processesRunning(argv0 string) int {
 		if err != nil || !strings.HasPrefix(string(b), argv0+"\x00") {
 			continue
 		}
-		if root, err := os.Readlink("/proc/" + e.Name() + "/root"); err == nil && strings.HasPrefix(root, daemon.state+"/") {
+		if root, err := os.Readlink("/proc/" + e.Name() + "/root"); err == nil && strings.HasPrefix(root, daemon.State+"/") {
 			n++
 			continue
 		}
@@ -50,7 +50,7 @@ func processesRunning(argv0 string) int {
 		}
 		// The parent pid is the second field after the ")" closing comm.
 		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if parent, err := os.ReadFile("/proc/" + fields[1] + "/cmdline"); err == nil && strings.Contains(string(parent), daemon.state) {
+		if parent, err := os.ReadFile("/proc/" + fields[1] + "/cmdline"); err == nil && strings.Contains(string(parent), daemon.State) {
 			n++
 		}
 	}

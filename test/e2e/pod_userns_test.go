@@ -126,10 +126,10 @@ var _ = Describe("A pod with its own user namespace", func() {
 		Expect([]uint32{uid, gid}).To(Equal([]uint32{usernsHostID, usernsHostID}), "a plain volume's file is owned by the mapped IDs")
 		uid, gid = ownerOf(filepath.Join(mapped, "f"))
 		Expect([]uint32{uid, gid}).To(Equal([]uint32{0, 0}), "an ID-mapped volume's file is owned by the node's root")
-		rootfs := filepath.Join(daemon.state, "containerd", "io.containerd.runtime.v2.task", "k8s.io", id, "rootfs", "rootfs-file")
+		rootfs := filepath.Join(daemon.State, "containerd", "io.containerd.runtime.v2.task", "k8s.io", id, "rootfs", "rootfs-file")
 		uid, gid = ownerOf(rootfs)
 		Expect([]uint32{uid, gid}).To(Equal([]uint32{usernsHostID, usernsHostID}), "a rootfs file is owned by the mapped IDs")
-		uid, _ = ownerOf(filepath.Join(daemon.state, "containerd", "io.containerd.runtime.v2.task", "k8s.io", id, "rootfs", "bin"))
+		uid, _ = ownerOf(filepath.Join(daemon.State, "containerd", "io.containerd.runtime.v2.task", "k8s.io", id, "rootfs", "bin"))
 		Expect(uid).To(Equal(uint32(usernsHostID)), "image files owned by root appear owned by the mapped root")
 
 		removePod(ctx, pod.ID)
@@ -142,7 +142,7 @@ var _ = Describe("A pod with its own user namespace", func() {
 		pod := usernsPod(ctx, "userns-pid", runtimeapi.NamespaceMode_POD)
 		info := podVerbose(ctx, pod.ID)
 		Expect(info.Infra).To(BeTrue())
-		b, err := os.ReadFile(filepath.Join(daemon.state, "pods", pod.ID, "infra.pid"))
+		b, err := os.ReadFile(filepath.Join(daemon.State, "pods", pod.ID, "infra.pid"))
 		Expect(err).NotTo(HaveOccurred())
 		pid := strings.Fields(string(b))[0]
 		Expect(nsInode("/proc/"+pid+"/ns/user")).To(Equal(nsInode(info.Namespaces["user"])), "the infra process is in the pod's user namespace")
@@ -186,7 +186,7 @@ var _ = Describe("A pod with its own user namespace", func() {
 
 	It("has its pins removed at start-up when a crash left them without a pod record", func(ctx context.Context) {
 		id := "0000000000000000000000000000000000000000000000000000000000005e75"
-		stateDir := filepath.Join(daemon.state, "pods", id)
+		stateDir := filepath.Join(daemon.State, "pods", id)
 		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: usernsHostID, Size: 65536}}
 		sleep, err := exec.LookPath("sleep")
 		Expect(err).NotTo(HaveOccurred())

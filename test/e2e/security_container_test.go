@@ -24,11 +24,11 @@ var _ = Describe("A non-privileged container", func() {
 
 	It("sees neither the CRI socket nor containerd's sockets", func(ctx context.Context) {
 		paths := []string{
-			daemon.socket,
-			filepath.Join(daemon.state, "buildkit.sock"),
-			filepath.Join(daemon.state, "containerd", "containerd.sock"),
-			filepath.Join(daemon.state, "containerd", "containerd.sock.ttrpc"),
-			daemon.state,
+			daemon.Socket,
+			filepath.Join(daemon.State, "buildkit.sock"),
+			filepath.Join(daemon.State, "containerd", "containerd.sock"),
+			filepath.Join(daemon.State, "containerd", "containerd.sock.ttrpc"),
+			daemon.State,
 			"/run/containerd/containerd.sock",
 			"/run/slipway",
 		}

@@ -44,8 +44,8 @@ var _ = Describe("Registry credentials", func() {
 		Expect(status.Code(err)).To(Equal(codes.Unauthenticated), "%v", err)
 
 		logs := map[string]string{
-			"slipwayd":   daemon.log.Name(),
-			"containerd": filepath.Join(daemon.state, "containerd", "containerd.log"),
+			"slipwayd":   daemon.Log.Name(),
+			"containerd": filepath.Join(daemon.State, "containerd", "containerd.log"),
 		}
 		for name, path := range logs {
 			b, err := os.ReadFile(path)

@@ -18,8 +18,8 @@ const nobody = 65534
 var _ = Describe("Runtime sockets", func() {
 	sockets := func() map[string]string {
 		return map[string]string{
-			"CRI":      daemon.socket,
-			"BuildKit": filepath.Join(daemon.state, "buildkit.sock"),
+			"CRI":      daemon.Socket,
+			"BuildKit": filepath.Join(daemon.State, "buildkit.sock"),
 		}
 	}
 

@@ -37,7 +37,7 @@ var _ = Describe("Streaming server exposure", func() {
 			Expect(net.ParseIP(u.Hostname()).IsLoopback()).To(BeTrue(), "URL %s", raw)
 		}
 
-		listeners := tcpListeners(daemon.cmd.Process.Pid)
+		listeners := tcpListeners(daemon.Cmd.Process.Pid)
 		Expect(listeners).NotTo(BeEmpty(), "slipwayd listens on TCP for streaming")
 		for _, l := range listeners {
 			Expect(l.IP.IsLoopback()).To(BeTrue(), "slipwayd listens on %v", l.String())

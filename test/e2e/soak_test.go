@@ -269,7 +269,7 @@ func withoutImages(l leftovers) leftovers {
 type daemonMemory struct{ slipwayd, containerd int64 }
 
 func daemonRSS(node *faultNode) daemonMemory {
-	return daemonMemory{slipwayd: vmRSS(node.cmd.Process.Pid), containerd: vmRSS(node.containerdPid())}
+	return daemonMemory{slipwayd: vmRSS(node.Cmd.Process.Pid), containerd: vmRSS(node.ContainerdPid())}
 }
 
 // vmRSS is the resident set of process pid in bytes, 0 if it is gone.

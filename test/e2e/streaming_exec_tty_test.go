@@ -17,7 +17,7 @@ var _ = Describe("crictl exec -it", func() {
 			// The exec'd command's first instruction reads the terminal's
 			// size: it must already be the client's (30 rows, 100 columns),
 			// not 0 0 or a late one.
-			term := startTmux(ctx, 100, 30, "crictl", "--runtime-endpoint", "unix://"+daemon.socket,
+			term := startTmux(ctx, 100, 30, "crictl", "--runtime-endpoint", "unix://"+daemon.Socket,
 				"exec", "-it", "--transport", transport, id, "sh", "-c", "stty size; exec sh")
 			Expect(term.waitLine(ctx, `^\d+ \d+$`)).To(Equal("30 100"), "the first size the shell saw")
 			term.waitScreen(ctx, "/ #")

@@ -25,7 +25,7 @@ var streamingTransports = []string{"spdy", "websocket"}
 // crictlCommand is a crictl command against the suite's slipwayd, for
 // streaming commands the spec drives itself.
 func crictlCommand(ctx context.Context, args ...string) *exec.Cmd {
-	args = append([]string{"--runtime-endpoint", "unix://" + daemon.socket, "--image-endpoint", "unix://" + daemon.socket}, args...)
+	args = append([]string{"--runtime-endpoint", "unix://" + daemon.Socket, "--image-endpoint", "unix://" + daemon.Socket}, args...)
 	return exec.CommandContext(ctx, "crictl", args...)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/slipway-dev/slipway/test/e2e/harness"
 )
 
 // Where the suite's kubelet serves its API: loopback only, the standard
@@ -88,7 +89,7 @@ func startKubelet(ctx context.Context, work, criSocket string, host *nodeHost) *
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {
 			b, _ := os.ReadFile(k.logPath)
-			GinkgoWriter.Printf("kubelet log:\n%s\n", tail(string(b), 120))
+			GinkgoWriter.Printf("kubelet log:\n%s\n", harness.Tail(string(b), 120))
 		}
 	})
 
@@ -96,7 +97,7 @@ func startKubelet(ctx context.Context, work, criSocket string, host *nodeHost) *
 		select {
 		case <-k.exited:
 			b, _ := os.ReadFile(k.logPath)
-			StopTrying("kubelet exited:\n" + tail(string(b), 40)).Now()
+			StopTrying("kubelet exited:\n" + harness.Tail(string(b), 40)).Now()
 		default:
 		}
 		body, err := k.get(ctx, "/healthz")

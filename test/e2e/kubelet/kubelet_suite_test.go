@@ -69,8 +69,8 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	DeferCleanup(testNet.Remove)
 	daemon = startSlipwayd(ctx, work, hostsDir, testNet.ConfDir)
 	DeferCleanup(daemon.stop)
-	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.conn)
-	imageSvc = runtimeapi.NewImageServiceClient(daemon.conn)
+	runtimeSvc = runtimeapi.NewRuntimeServiceClient(daemon.Conn)
+	imageSvc = runtimeapi.NewImageServiceClient(daemon.Conn)
 	// Cleanups run last first: kubelet stops, the pods it did not get to
 	// remove (its garbage collector runs once a minute) go through the CRI,
 	// then the node gets its cgroups, logs and sysctls back, then slipwayd
@@ -78,7 +78,7 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	host = prepareNodeHost()
 	DeferCleanup(host.restore)
 	DeferCleanup(removeAllPods)
-	node = startKubelet(ctx, work, daemon.socket, host)
+	node = startKubelet(ctx, work, daemon.Socket, host)
 	DeferCleanup(node.stop)
 	DeferCleanup(expectNodeClean)
 })
@@ -94,9 +94,9 @@ var _ = AfterEach(func(ctx context.Context) {
 	if err != nil {
 		kept = ""
 	}
-	for _, f := range []string{node.logPath, daemon.log.Name()} {
+	for _, f := range []string{node.logPath, daemon.Log.Name()} {
 		b, _ := os.ReadFile(f)
-		GinkgoWriter.Printf("%s:\n%s\n", f, tail(string(b), 150))
+		GinkgoWriter.Printf("%s:\n%s\n", f, harness.Tail(string(b), 150))
 		if kept != "" {
 			_ = os.WriteFile(filepath.Join(kept, filepath.Base(f)), b, 0o600)
 		}
@@ -134,7 +134,7 @@ func expectNodeClean(ctx context.Context) {
 	Expect(err).NotTo(HaveOccurred())
 	var nsMounts []string
 	for _, line := range strings.Split(string(mountinfo), "\n") {
-		if strings.Contains(line, daemon.state) && strings.Contains(line, " nsfs ") {
+		if strings.Contains(line, daemon.State) && strings.Contains(line, " nsfs ") {
 			nsMounts = append(nsMounts, line)
 		}
 	}
