@@ -17,6 +17,7 @@ import (
 	"github.com/slipway-dev/slipway/runtime/pod"
 	"github.com/slipway-dev/slipway/runtime/shimgroup"
 	"github.com/slipway-dev/slipway/runtime/spec"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // podRuntime is what the CRI's pod calls run on.
@@ -180,8 +181,10 @@ func helperBinary(configured, name, setting string) (string, error) {
 // a later start tries again.
 func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r *podRuntime) {
 	known := map[string]bool{}
+	stopped := map[string]bool{}
 	for _, p := range r.store.List() {
 		known[p.ID] = true
+		stopped[p.ID] = p.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 	}
 	logErr := func(err error, what, id string) {
 		if err != nil {
@@ -191,8 +194,14 @@ func reconcilePods(ctx context.Context, cfg Config, client *containerd.Client, r
 	attached, err := r.network.Attached()
 	logErr(err, "listing network attachments", "")
 	for _, id := range attached {
-		if !known[id] {
+		switch {
+		case !known[id]:
 			log.G(ctx).WithField("podsandboxid", id).Info("reconcile: tearing down the network of a pod with no record")
+			logErr(r.network.Teardown(ctx, cni.Pod{ID: id}), "network teardown", id)
+		case stopped[id]:
+			// StopPodSandbox records the stop while its DEL runs: a crash
+			// in between leaves a stopped pod attached.
+			log.G(ctx).WithField("podsandboxid", id).Info("reconcile: finishing the network teardown of a stopped pod")
 			logErr(r.network.Teardown(ctx, cni.Pod{ID: id}), "network teardown", id)
 		}
 	}

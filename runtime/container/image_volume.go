@@ -66,11 +66,20 @@ func (r *Runtime) removeImageVolumes(ctx context.Context, id string) error {
 
 // cleanupImageVolumes removes the image volumes of containers that are
 // gone and remounts those of the others (imagevolume.Manager.Cleanup).
+// Those of a container being removed stay for its removal, which deletes
+// them after its task.
 func (r *Runtime) cleanupImageVolumes(ctx context.Context) error {
 	if r.opts.ImageVolumes == nil {
 		return nil
 	}
+	removing, err := r.opts.Store.Removing(ctx)
+	if err != nil {
+		return err
+	}
 	return r.opts.ImageVolumes.Cleanup(ctx, func(id string) bool {
+		if _, ok := removing[id]; ok {
+			return true
+		}
 		c, err := r.opts.Store.Get(id) // Get also takes prefixes
 		return err == nil && c.ID == id
 	})

@@ -38,7 +38,8 @@ type monitor struct {
 	exitOnce sync.Once
 	// done is closed after exited, once the task is deleted (its runc
 	// state, cgroup and, for a pod's last task, its shim are gone) and
-	// the monitor is released: what Remove and a pod's stop wait for.
+	// the monitor is released: what a pod's stop and the finisher of a
+	// removal (remove.go) wait for.
 	done chan struct{}
 	// startedAt and pid are what Start saw, for a record Start could not
 	// write (Reconcile writes it); zero when the monitor was armed later.
@@ -273,20 +274,29 @@ func (r *Runtime) stopped() bool {
 
 // Close stops the monitors without recording anything: the containers
 // keep running in their shims, and the next slipwayd's Reconcile follows
-// them again. Call it before closing the containerd client.
-func (r *Runtime) Close() { r.closeOnce.Do(func() { close(r.closed) }) }
+// them again. Removals finishing in the background stop too (the next
+// Reconcile finishes them); Close returns once they have. Call it before
+// closing the containerd client.
+func (r *Runtime) Close() {
+	r.closeOnce.Do(func() { close(r.closed) })
+	r.finishers.Wait()
+}
 
 // Reconcile makes the records agree with containerd's tasks: it arms a
 // monitor for every container whose task may run and has none, records
-// the start a failed record write left out, and deletes the tasks of
-// exited containers that a crash left behind. Call it at start-up and
-// after every reconnect to containerd; it is idempotent.
+// the start a failed record write left out, deletes the tasks of exited
+// containers that a crash left behind, and finishes the removals a crash
+// or a shutdown interrupted. Call it at start-up and after every
+// reconnect to containerd; it is idempotent.
 func (r *Runtime) Reconcile(ctx context.Context) error {
 	var errs []error
 	for _, c := range r.opts.Store.List() {
 		if err := r.reconcileOne(ctx, c); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: %w", c.ID, err))
 		}
+	}
+	if err := r.finishRemovals(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("reconciling %d of the containers: %w", len(errs), errs[0])

@@ -66,6 +66,10 @@ type Runtime struct {
 	monitors map[string]*monitor
 	// oomed are containers containerd reported an OOM kill for; mu guards it.
 	oomed map[string]bool
+	// removals are the removals finishing in the background (see
+	// remove.go); mu guards it. finishers counts their goroutines.
+	removals  map[string]*removal
+	finishers sync.WaitGroup
 	// closed is closed by Close: monitors stop retrying.
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -81,7 +85,10 @@ type Runtime struct {
 // New returns a Runtime over a loaded store, with the names of its
 // containers bound. Call CleanupInterrupted and Reconcile before serving.
 func New(opts Options) *Runtime {
-	r := &Runtime{opts: opts, monitors: map[string]*monitor{}, oomed: map[string]bool{}, closed: make(chan struct{}), names: names.New()}
+	r := &Runtime{
+		opts: opts, monitors: map[string]*monitor{}, oomed: map[string]bool{}, removals: map[string]*removal{},
+		closed: make(chan struct{}), names: names.New(),
+	}
 	r.leases = newCreationLeases(opts.Client.LeasesService(), opts.Client.DefaultNamespace())
 	for _, c := range opts.Store.List() {
 		if c.Name != "" {
@@ -239,8 +246,8 @@ func (r *Runtime) prepareTask(ctx context.Context, c Container) (containerd.Cont
 // Stop sends the container's stop signal, waits up to timeout for it to
 // exit, then kills it. Stopping a container that is not running succeeds.
 // It returns once the exit is recorded: the container's processes are
-// gone, and its task is being deleted (Remove, and a pod's stop, wait for
-// that).
+// gone, and its task is being deleted (a pod's stop, and the background
+// part of Remove, wait for that).
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	err := r.locked(id, func(c Container) error { return r.stop(ctx, c, timeout) })
 	if errdefs.IsNotFound(err) {
@@ -360,84 +367,6 @@ func exitedOr(exited <-chan struct{}, err error) error {
 	case <-time.After(exitRace):
 		return err
 	}
-}
-
-// Remove kills the container if it runs and deletes it with its rootfs.
-// Removing a missing container succeeds.
-func (r *Runtime) Remove(ctx context.Context, id string) error {
-	err := r.locked(id, func(c Container) error { return r.remove(ctx, c) })
-	if errdefs.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-// RemoveInPod removes every container of pod podID.
-func (r *Runtime) RemoveInPod(ctx context.Context, podID string) error {
-	for _, c := range r.opts.Store.InPod(podID) {
-		if err := r.Remove(ctx, c.ID); err != nil {
-			return fmt.Errorf("removing container %s: %w", c.ID, err)
-		}
-	}
-	return nil
-}
-
-func (r *Runtime) remove(ctx context.Context, c Container) error {
-	id := c.ID
-	if err := r.stop(ctx, c, 0); err != nil {
-		return err
-	}
-	spans := timing.Start(ctx, "remove")
-	defer spans.End()
-	// The monitor deletes the task of an exit it recorded.
-	if err := r.released(ctx, id); err != nil {
-		return err
-	}
-	spans.Step("released")
-	cc, err := r.opts.Client.LoadContainer(ctx, id)
-	if errdefs.IsNotFound(err) {
-		cc = nil
-	} else if err != nil {
-		return err
-	}
-	if cc != nil {
-		if task, err := cc.Task(ctx, nil); err == nil {
-			if err := r.deleteTaskInPod(ctx, c.PodID, task, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-				return fmt.Errorf("deleting task: %w", err)
-			}
-		}
-	}
-	spans.Step("task")
-	// The task is gone: nothing uses the image volumes. They go before
-	// the record, so a failure here is retried by the next Remove.
-	if err := r.removeImageVolumes(ctx, id); err != nil {
-		return err
-	}
-	if cc != nil {
-		if err := cc.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("deleting container: %w", err)
-		}
-	}
-	spans.Step("container")
-	if err := r.unguard(ctx, id); err != nil {
-		return err
-	}
-	spans.Step("guard")
-	r.cleanupAttach(ctx, id)
-	if cur, err := r.opts.Store.Get(id); err == nil {
-		c = cur
-	}
-	unblock := r.hooks().BlockSync()
-	defer unblock()
-	if c.State == runtimeapi.ContainerState_CONTAINER_CREATED {
-		// It never ran: plugins hear of its stop here.
-		r.hooks().Notify(ctx, Stopped, c)
-	}
-	r.opts.Store.Drop(id)
-	r.names.Release(c.Name, id)
-	r.hooks().Notify(ctx, Removed, c)
-	r.publish(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, c)
-	return nil
 }
 
 // Update applies new resources to a running container's task and records

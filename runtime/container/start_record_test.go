@@ -75,6 +75,9 @@ func TestStartWhoseRecordFailsIsFollowedAndRecordedLater(t *testing.T) {
 			if err := rt.Remove(cleanup, id); err != nil {
 				t.Errorf("Remove %s: %v", id, err)
 			}
+			if err := rt.awaitRemovals(cleanup, c.PodID); err != nil {
+				t.Errorf("finishing the removal of %s: %v", id, err)
+			}
 		})
 		idx.Add(c)
 		return id

@@ -7,6 +7,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"github.com/slipway-dev/slipway/runtime/index"
@@ -115,6 +116,35 @@ func (s *Store) Modify(ctx context.Context, id string, change func(*Container) b
 // Drop removes a container from the index (its record is deleted with the
 // containerd container).
 func (s *Store) Drop(id string) { s.Delete(id) }
+
+// removingKind is the KindLabel of a containerd container whose removal
+// is recorded but not finished (see remove.go): Load skips it.
+const removingKind = "removing"
+
+// MarkRemoving records on container id's containerd container that it is
+// being removed: from then on Load does not index it, and Removing lists
+// it until the containerd container is deleted. A missing container is
+// fine.
+func (s *Store) MarkRemoving(ctx context.Context, id string) error {
+	_, err := s.containerd.Update(ctx, containers.Container{ID: id, Labels: map[string]string{KindLabel: removingKind}}, "labels."+KindLabel)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("recording the removal of container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Removing lists the containers marked removing, by ID, with their pod IDs.
+func (s *Store) Removing(ctx context.Context) (map[string]string, error) {
+	list, err := s.containerd.List(ctx, fmt.Sprintf(`labels."%s"==%s`, KindLabel, removingKind))
+	if err != nil {
+		return nil, fmt.Errorf("listing containers being removed: %w", err)
+	}
+	out := make(map[string]string, len(list))
+	for _, cc := range list {
+		out[cc.ID] = cc.Labels[PodLabel]
+	}
+	return out, nil
+}
 
 // List returns every container, oldest first.
 func (s *Store) List() []Container {

@@ -90,33 +90,34 @@ func (r *Runtime) stopLocked(ctx context.Context, id string) error {
 		r.hooks().StopPodSandbox(ctx, p)
 		spans.Step("nri")
 	}
-	// Killing the infra process and the network's DEL are independent.
-	var infraErr error
-	var infraDone sync.WaitGroup
-	if p.Infra {
-		infraDone.Go(func() {
+	// The network's DEL (nearly all of a stop), the infra process's kill
+	// with the shm unmount, and the NOTREADY record are independent, so
+	// they overlap. The record may land before the DEL ends: a crash or
+	// a failure then leaves a stopped pod still attached, which a retried
+	// stop (it always runs the idempotent DEL), the pod's removal and
+	// start-up reconciliation (cmd/slipwayd reconcilePods) detach. The
+	// stop returns only once the DEL is done.
+	var infraErr, recordErr error
+	var others sync.WaitGroup
+	others.Go(func() {
+		if p.Infra {
 			if err := r.opts.Infra.Stop(ctx, p.ID); err != nil {
 				infraErr = fmt.Errorf("stopping infra process: %w", err)
+				return
 			}
-		})
+		}
+		infraErr = UnmountShm(p.ShmPath)
+	})
+	if p.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		stopped := p
+		stopped.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+		others.Go(func() { recordErr = r.opts.Store.Update(ctx, stopped) })
 	}
 	netErr := r.teardownNetwork(ctx, p)
 	spans.Step("network")
-	infraDone.Wait()
-	spans.Step("infra")
-	if err := errors.Join(infraErr, netErr); err != nil {
-		return err
-	}
-	if err := UnmountShm(p.ShmPath); err != nil {
-		return err
-	}
-	spans.Step("shm")
-	if p.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
-		return nil
-	}
-	p.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
-	defer spans.Step("record")
-	return r.opts.Store.Update(ctx, p)
+	others.Wait()
+	spans.Step("infra-shm-record")
+	return errors.Join(netErr, infraErr, recordErr)
 }
 
 // removeLocked removes stopped pod id; the caller holds the pod's lock.
