@@ -26,6 +26,16 @@ type Processes struct {
 // children; path as for Read) and counts their open file descriptors in
 // /proc. A process that ends while it is counted is left out.
 func ReadProcesses(path string, systemd bool) (Processes, error) {
+	pids, err := Pids(path, systemd)
+	if err != nil {
+		return Processes{}, err
+	}
+	return countDescriptors("/proc", pids), nil
+}
+
+// Pids lists the processes of the cgroup at path and its children (path
+// as for Read).
+func Pids(path string, systemd bool) ([]uint64, error) {
 	if systemd {
 		path = SlicePath(path)
 	}
@@ -33,25 +43,25 @@ func ReadProcesses(path string, systemd bool) (Processes, error) {
 	if cgroups.Mode() == cgroups.Unified {
 		m, err := cgroup2.Load(path)
 		if err != nil {
-			return Processes{}, fmt.Errorf("loading cgroup %s: %w", path, err)
+			return nil, fmt.Errorf("loading cgroup %s: %w", path, err)
 		}
 		if pids, err = m.Procs(true); err != nil {
-			return Processes{}, fmt.Errorf("listing processes of cgroup %s: %w", path, err)
+			return nil, fmt.Errorf("listing processes of cgroup %s: %w", path, err)
 		}
-	} else {
-		cg, err := cgroup1.Load(cgroup1.StaticPath(path))
-		if err != nil {
-			return Processes{}, fmt.Errorf("loading cgroup %s: %w", path, err)
-		}
-		procs, err := cg.Processes(cgroup1.Memory, true)
-		if err != nil {
-			return Processes{}, fmt.Errorf("listing processes of cgroup %s: %w", path, err)
-		}
-		for _, p := range procs {
-			pids = append(pids, uint64(p.Pid))
-		}
+		return pids, nil
 	}
-	return countDescriptors("/proc", pids), nil
+	cg, err := cgroup1.Load(cgroup1.StaticPath(path))
+	if err != nil {
+		return nil, fmt.Errorf("loading cgroup %s: %w", path, err)
+	}
+	procs, err := cg.Processes(cgroup1.Memory, true)
+	if err != nil {
+		return nil, fmt.Errorf("listing processes of cgroup %s: %w", path, err)
+	}
+	for _, p := range procs {
+		pids = append(pids, uint64(p.Pid))
+	}
+	return pids, nil
 }
 
 // countDescriptors counts the fds and sockets of pids under procRoot.

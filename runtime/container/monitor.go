@@ -9,7 +9,9 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/slipway-dev/slipway/runtime/cgroupstats"
 	"github.com/slipway-dev/slipway/runtime/timing"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -91,6 +93,7 @@ func (r *Runtime) follow(ctx context.Context, id string, m *monitor, task contai
 				return
 			case errdefs.IsNotFound(err):
 				logger.WithError(err).Warn("container task is gone with its exit status")
+				r.killLeft(ctx, id)
 				r.finish(ctx, id, m, nil, 255, time.Time{}, lostMessage)
 				return
 			case err != nil:
@@ -112,6 +115,37 @@ func (r *Runtime) follow(ctx context.Context, id string, m *monitor, task contai
 		}
 		r.finish(ctx, id, m, task, code, at, "")
 		return
+	}
+}
+
+// killLeftWait bounds how long killLeft waits for the processes it killed.
+const killLeftWait = 10 * time.Second
+
+// killLeft SIGKILLs the processes left in container id's cgroup and waits
+// until none is left (at most killLeftWait), so a lost task's exit is
+// recorded only once the container has stopped: containerd reports a task
+// gone as soon as its shim dies, while its processes run on until
+// containerd's clean-up of the dead shim (runc delete --force) reaches
+// them. A cgroup that cannot be read has nothing left to kill.
+func (r *Runtime) killLeft(ctx context.Context, id string) {
+	c, err := r.opts.Store.Get(id)
+	if err != nil || c.CgroupsPath == "" {
+		return
+	}
+	deadline := time.Now().Add(killLeftWait)
+	for {
+		pids, err := cgroupstats.Pids(c.CgroupsPath, r.opts.SystemdCgroup)
+		if err != nil || len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.G(ctx).WithField("pids", pids).Warn("processes of a lost task outlived SIGKILL; recording its exit anyway")
+			return
+		}
+		for _, pid := range pids {
+			_ = unix.Kill(int(pid), unix.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
