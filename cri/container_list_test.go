@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/slipway-dev/slipway/runtime/container"
 	"github.com/slipway-dev/slipway/runtime/images"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -49,27 +51,44 @@ func listServer(n int) (*Server, *countingImages) {
 	return &Server{opts: Options{Images: imgs, ContainerStore: store}}, imgs
 }
 
-func TestListContainersImageRef(t *testing.T) {
-	s, imgs := listServer(200)
-	resp, err := s.ListContainers(context.Background(), &runtimeapi.ListContainersRequest{})
+// TestListContainersImageRef: a list reports the image ID as image_ref
+// and image_id, as containerd's does, without an image-store lookup.
+// listContainers calls ListContainers and decodes its answer, as a client
+// does: the response carries the containers encoded (ListContainers).
+func listContainers(t testing.TB, s *Server, req *runtimeapi.ListContainersRequest) []*runtimeapi.Container {
+	t.Helper()
+	resp, err := s.ListContainers(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Containers) != 200 {
-		t.Fatalf("listed %d containers, want 200", len(resp.Containers))
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
 	}
-	wantA := "registry.k8s.io/a@sha256:" + fmt.Sprintf("%064d", 1)
-	for i, c := range resp.Containers {
-		want := wantA
+	var back runtimeapi.ListContainersResponse
+	if err := proto.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	return back.Containers
+}
+
+func TestListContainersImageRef(t *testing.T) {
+	s, imgs := listServer(200)
+	listed := listContainers(t, s, &runtimeapi.ListContainersRequest{})
+	if len(listed) != 200 {
+		t.Fatalf("listed %d containers, want 200", len(listed))
+	}
+	for i, c := range listed {
+		want := "sha256:aa"
 		if i%2 == 1 {
-			want = "sha256:bb" // no repo digest: the image ID
+			want = "sha256:bb"
 		}
-		if c.ImageRef != want {
-			t.Fatalf("container %s image_ref = %q, want %q", c.Id, c.ImageRef, want)
+		if c.ImageRef != want || c.ImageId != want {
+			t.Fatalf("container %s image_ref = %q, image_id = %q, want %q for both", c.Id, c.ImageRef, c.ImageId, want)
 		}
 	}
-	if imgs.gets != 2 {
-		t.Errorf("looked images up %d times for 200 containers in 2 images, want 2", imgs.gets)
+	if imgs.gets != 0 {
+		t.Errorf("looked images up %d times to list containers, want none", imgs.gets)
 	}
 }
 
@@ -89,15 +108,10 @@ func BenchmarkListContainers200(b *testing.B) {
 func TestListContainersShowsEveryChange(t *testing.T) {
 	s, _ := listServer(3)
 	store := s.opts.ContainerStore
-	ctx := context.Background()
 	list := func(state *runtimeapi.ContainerStateValue) map[string]runtimeapi.ContainerState {
 		t.Helper()
-		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{State: state}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		got := map[string]runtimeapi.ContainerState{}
-		for _, c := range resp.Containers {
+		for _, c := range listContainers(t, s, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{State: state}}) {
 			got[c.Id] = c.State
 		}
 		return got
@@ -129,7 +143,6 @@ func TestListContainersShowsEveryChange(t *testing.T) {
 func TestListContainersDuringChanges(t *testing.T) {
 	s, _ := listServer(50)
 	store := s.opts.ContainerStore
-	ctx := context.Background()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -149,16 +162,127 @@ func TestListContainersDuringChanges(t *testing.T) {
 		}
 	})
 	for range 200 {
-		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range resp.Containers {
+		for _, c := range listContainers(t, s, &runtimeapi.ListContainersRequest{}) {
 			if c.Metadata.GetName() == "" || c.ImageRef == "" {
 				t.Fatalf("incomplete container in the list: %v", c)
 			}
 		}
 	}
 	close(stop)
+	wg.Wait()
+}
+
+// TestListContainersFollowRecords: an unchanged node is answered with the
+// same bytes; a changed record (a new state) is listed changed at once,
+// and an earlier answer keeps what it said (it may still be marshalling).
+func TestListContainersFollowRecords(t *testing.T) {
+	s, _ := listServer(3)
+	ctx := context.Background()
+	wire := func() []byte {
+		t.Helper()
+		resp, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ProtoReflect().GetUnknown()
+	}
+	decode := func(b []byte) map[string]runtimeapi.ContainerState {
+		t.Helper()
+		var resp runtimeapi.ListContainersResponse
+		if err := proto.Unmarshal(b, &resp); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]runtimeapi.ContainerState{}
+		for _, c := range resp.Containers {
+			got[c.Id] = c.State
+		}
+		return got
+	}
+	first := wire()
+	if second := wire(); &second[0] != &first[0] {
+		t.Error("a second list of an unchanged node encoded its answer again")
+	}
+	exited, err := s.opts.ContainerStore.Get("c001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited.State = runtimeapi.ContainerState_CONTAINER_EXITED
+	s.opts.ContainerStore.Add(exited)
+	if got := decode(wire())["c001"]; got != runtimeapi.ContainerState_CONTAINER_EXITED {
+		t.Errorf("after the exit, c001 is listed %s", got)
+	}
+	if got := decode(first)["c001"]; got != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("the earlier answer changed to %s", got)
+	}
+	filtered := listContainers(t, s, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{Id: "c00", PodSandboxId: "p",
+		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_EXITED}}})
+	if len(filtered) != 1 || filtered[0].Id != "c001" || filtered[0].Metadata.GetName() != "1" {
+		t.Errorf("exited containers: %v, want c001 alone", filtered)
+	}
+}
+
+// TestListContainersEncodingsPruned: encodings of records no longer indexed
+// are dropped, so churn (containers created and removed for days) does not
+// grow the memory the list keeps.
+func TestListContainersEncodingsPruned(t *testing.T) {
+	s, _ := listServer(10)
+	store := s.opts.ContainerStore
+	ctx := context.Background()
+	for i := range 1000 {
+		id := fmt.Sprintf("churn%d", i)
+		store.Add(container.Container{ID: id, PodID: "p", ImageRef: "sha256:aa", CreatedAt: time.Now(),
+			Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: id}}})
+		if _, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		store.Drop(id)
+	}
+	s.listedContainers.mu.Lock()
+	kept := len(s.listedContainers.byRecord)
+	s.listedContainers.mu.Unlock()
+	if kept > 2*11+64 {
+		t.Errorf("keeps %d encodings for 10 indexed containers after 1000 removed", kept)
+	}
+}
+
+// TestListContainersConcurrentMarshal marshals the shared encodings of
+// concurrent lists while records change (run with -race), as the gRPC
+// server does with concurrent calls: every answer decodes whole.
+func TestListContainersConcurrentMarshal(t *testing.T) {
+	s, _ := listServer(20)
+	store := s.opts.ContainerStore
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				if w == 0 && i%10 == 0 {
+					store.Add(container.Container{ID: fmt.Sprintf("c%03d", i%20), PodID: "p", ImageRef: "sha256:bb", CreatedAt: time.Now(),
+						State:  runtimeapi.ContainerState(i % 4),
+						Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "changed"}}})
+				}
+				resp, err := s.ListContainers(context.Background(), &runtimeapi.ListContainersRequest{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, err := proto.Marshal(resp)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var listed runtimeapi.ListContainersResponse
+				if err := proto.Unmarshal(b, &listed); err != nil || len(listed.Containers) != 20 {
+					t.Errorf("decoded %d containers (%v), want 20", len(listed.Containers), err)
+					return
+				}
+				for _, c := range listed.Containers {
+					if c.Metadata.GetName() == "" || c.ImageId == "" {
+						t.Errorf("incomplete container in the list: %v", c)
+						return
+					}
+				}
+			}
+		})
+	}
 	wg.Wait()
 }

@@ -34,17 +34,23 @@ func (i interceptor) unary(ctx context.Context, req any, info *grpc.UnaryServerI
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("rpc", method))
 	start := time.Now()
 	level := logLevelFor(method)
-	log.G(ctx).Log(level, "call")
+	// kubelet's polling logs at Debug, usually off: no entry is built
+	// for a line that is not written.
+	logged := log.G(ctx).Logger.IsLevelEnabled(level)
+	if logged {
+		log.G(ctx).Log(level, "call")
+	}
 	resp, err := recoverUnary(ctx, method, req, handler)
 	err = toStatus(err)
 	took := time.Since(start)
 	i.metrics.ObserveRPC(method, status.Code(err).String(), took)
-	entry := log.G(ctx).WithField("duration", took)
 	if err != nil {
-		entry.WithError(err).Log(errorLevel(err, level), "failed")
+		log.G(ctx).WithField("duration", took).WithError(err).Log(errorLevel(err, level), "failed")
 		return nil, err
 	}
-	entry.Log(level, "done")
+	if logged {
+		log.G(ctx).WithField("duration", took).Log(level, "done")
+	}
 	return resp, nil
 }
 

@@ -4,31 +4,44 @@ import (
 	"context"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/slipway-dev/slipway/runtime/pod"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // ListPodSandbox lists pods, oldest first, filtered by ID (or ID prefix),
-// state and label selector (every pair must match).
+// state and label selector (every pair must match). Like ListContainers,
+// it answers with each record's message encoded once (listEncodings), as
+// the response's unknown fields: decode it to read it in process.
 func (s *Server) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
-	all := s.podView()
-	out := make([]*runtimeapi.PodSandbox, 0, len(all))
-	for _, p := range all {
-		if !podMatches(p, f) {
-			continue
-		}
-		out = append(out, &runtimeapi.PodSandbox{
-			Id:             p.ID,
-			Metadata:       p.Config.GetMetadata(),
-			State:          p.State,
-			CreatedAt:      p.CreatedAt.UnixNano(),
-			Labels:         p.Config.GetLabels(),
-			Annotations:    p.Config.GetAnnotations(),
-			RuntimeHandler: p.RuntimeHandler,
-		})
+	var keep func(*pod.Sandbox) bool
+	if f.GetId() != "" || f.GetState() != nil || len(f.GetLabelSelector()) > 0 {
+		keep = func(p *pod.Sandbox) bool { return podMatches(p, f) }
 	}
-	return &runtimeapi.ListPodSandboxResponse{Items: out}, nil
+	entries, err := s.listedPods.entries(s.podView(), keep, podsField, listedPod)
+	if err != nil {
+		return nil, err
+	}
+	return encodedResponse(&runtimeapi.ListPodSandboxResponse{}, entries), nil
+}
+
+// podsField is ListPodSandboxResponse's items.
+var podsField = (&runtimeapi.ListPodSandboxResponse{}).ProtoReflect().Descriptor().Fields().ByName("items")
+
+// listedPod is the CRI message of pod record p; it depends on the record
+// alone (listEncodings).
+func listedPod(p *pod.Sandbox) proto.Message {
+	return &runtimeapi.PodSandbox{
+		Id:             p.ID,
+		Metadata:       p.Config.GetMetadata(),
+		State:          p.State,
+		CreatedAt:      p.CreatedAt.UnixNano(),
+		Labels:         p.Config.GetLabels(),
+		Annotations:    p.Config.GetAnnotations(),
+		RuntimeHandler: p.RuntimeHandler,
+	}
 }
 
 // podView is every indexed pod record, oldest first, shared with the

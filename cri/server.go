@@ -120,6 +120,10 @@ type Server struct {
 	userFiles *spec.UserFiles
 	// layers remembers writable-layer usage for ListContainerStats.
 	layers layerUsages
+	// listedContainers and listedPods keep ListContainers' and
+	// ListPodSandbox's encoding of each record.
+	listedContainers listEncodings[container.Container]
+	listedPods       listEncodings[pod.Sandbox]
 }
 
 var (

@@ -249,9 +249,10 @@ crictl_rt() {
 # (all of them are this run's: the runtime is this run's own).
 remove_all_pods() {
 	[[ -n $rt_sock && -S $rt_sock ]] || return 0
-	local ids left
-	if ! ids=$(crictl_rt pods -q 2>&1); then
-		log "$rt_name: listing pods failed: $ids"
+	local ids left err=$work/crictl-pods.err
+	# Only stdout holds IDs: crictl warns on stderr.
+	if ! ids=$(crictl_rt pods -q 2>"$err"); then
+		log "$rt_name: listing pods failed: $(cat "$err")"
 		return 0
 	fi
 	left=$(grep -c . <<<"$ids") || true

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
@@ -16,9 +14,7 @@ import (
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/slipway-dev/slipway/runtime/timing"
 	"golang.org/x/sync/errgroup"
 )
@@ -32,12 +28,17 @@ type Credentials func(host string) (username, secret string, err error)
 // unpacks it for the snapshotter and records it under its reference and its
 // repo@digest reference. creds may be nil for anonymous pulls.
 //
+// The fetch and unpack run inside containerd, in its transfer service (see
+// transferPull), as containerd's own CRI pulls: no blob crosses the gRPC
+// connection and no per-blob write, label or snapshot call is made from
+// here. The transfer holds a containerd lease of its own from its first
+// fetch until it has made the record of ref, so no collection takes what
+// it fetched (content and snapshots) before a record references it.
+//
 // A pull holds its repository's lock (see Remove) until the index holds
-// its records, so a removal cannot delete them before it reads them back,
-// and a containerd lease from its first fetch until its records exist, so
-// no collection takes what it fetched (content and snapshots) before they
-// reference it. Layers download while the config is fetched (see
-// layerPrefetch) and unpack side by side (MaxConcurrentUnpacks).
+// its records, so a removal cannot delete them (the record of ref before
+// the repo@digest record exists, or either before the index reads them
+// back) meanwhile.
 func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Image, error) {
 	named, err := ParseReference(ref)
 	if err != nil {
@@ -53,88 +54,49 @@ func (s *Service) Pull(ctx context.Context, ref string, creds Credentials) (Imag
 	}
 	defer unlock()
 	spans.Step("lock")
-	ctx, release, err := s.lease(ctx)
-	if err != nil {
-		return Image{}, fmt.Errorf("pulling image %q: %w", ref, err)
-	}
-	// The release may run early, beside the index refresh (see below);
-	// OnceFunc makes the deferred call wait for that one.
-	release = sync.OnceFunc(release)
-	defer func() { release(); spans.Step("release-lease") }()
-	spans.Step("lease")
 
 	log.G(ctx).WithField("image", name).Debug("pulling image")
-	var resolvedOnce sync.Once
-	var resolved time.Time
-	resolver := s.resolver(ctx, creds)
-	prefetchCtx, stopPrefetch := context.WithCancel(ctx)
-	prefetch := &layerPrefetch{
-		store: s.opts.Client.ContentStore(),
-		locks: &s.blobs,
-		fetcher: sync.OnceValues(func() (remotes.Fetcher, error) {
-			return resolver.Fetcher(prefetchCtx, name)
-		}),
-	}
-	img, err := s.opts.Client.Pull(ctx, name,
-		containerd.WithImageHandler(images.HandlerFunc(func(context.Context, ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-			resolvedOnce.Do(func() { resolved = time.Now() })
-			return nil, nil
-		})),
-		containerd.WithImageHandlerWrapper(prefetch.wrap(prefetchCtx)),
-		containerd.WithResolver(resolver),
-		containerd.WithPlatformMatcher(platforms.Default()),
-		containerd.WithPullUnpack,
-		containerd.WithPullSnapshotter(s.opts.Snapshotter),
-		containerd.WithMaxConcurrentDownloads(s.opts.MaxConcurrentDownloads),
-		containerd.WithUnpackOpts([]containerd.UnpackOpt{
-			// Unpack layers side by side (containerd's parallel unpack:
-			// each layer into a snapshot of its own, rebased onto its
-			// parent at commit, for snapshotters that can rebase).
-			containerd.WithUnpackLimiter(s.unpacks),
-			containerd.WithUnpackDuplicationSuppressor(&s.blobs),
-		}),
-	)
-	// The prefetches hold what they ingest under the pull's lease: they
-	// end before it is released.
-	stopPrefetch()
-	prefetch.Wait()
+	pulled, err := s.transferPull(ctx, name, creds)
 	if err != nil {
-		return Image{}, fmt.Errorf("pulling image %q: %w", ref, classifyPullError(err))
+		return Image{}, fmt.Errorf("pulling image %q: %w", ref, s.classifyTransferError(ctx, name, creds, err))
 	}
-	resolvedOnce.Do(func() {})
-	spans.StepAt("resolve", resolved)
-	spans.Step("fetch-unpack")
-	// client.Pull made the record of name. Side by side: the index reads
-	// it back, and the repo@digest record is made and read back; once
-	// both records exist they hold the image's content and snapshots, so
-	// the lease goes while the index reads.
+	spans.Step("transfer")
+	target := pulled.target
+	if target == nil {
+		// The progress stream did not report the record: read it.
+		rec, err := s.opts.Client.ImageService().Get(ctx, name)
+		if err != nil {
+			return Image{}, fmt.Errorf("pulling image %q: reading its record: %w", ref, err)
+		}
+		target = &rec.Target
+		spans.Step("get-record")
+	}
+	s.opts.Metrics.AddPulledBytes(int(pulled.bytes))
+	// The transfer made the record of name. Side by side: the index reads
+	// it back, and the repo@digest record is made and read back.
 	var records errgroup.Group
 	records.Go(func() error { return s.index.Refresh(ctx, name) })
 	if _, isDigested := named.(reference.Digested); !isDigested {
-		digested, err := digestReference(named, img.Target().Digest)
+		digested, err := digestReference(named, target.Digest)
 		if err != nil {
 			return Image{}, err
 		}
 		records.Go(func() error {
-			if err := s.putRecord(ctx, images.Image{Name: digested, Target: img.Target(), Labels: img.Labels()}); err != nil {
+			if err := s.putRecord(ctx, images.Image{Name: digested, Target: *target}); err != nil {
 				return err
 			}
-			released := make(chan struct{})
-			go func() { release(); close(released) }()
-			err := s.index.Refresh(ctx, digested)
-			<-released
-			return err
+			return s.index.Refresh(ctx, digested)
 		})
 	}
 	if err := records.Wait(); err != nil {
 		return Image{}, err
 	}
 	spans.Step("records-index")
-	pulled, err := s.index.Get(name)
+	img, err := s.index.Get(name)
 	if err == nil {
 		s.opts.Metrics.ObservePull(time.Since(start))
 	}
-	return pulled, err
+	return img, err
 }
 
 // putRecord creates rec, or updates its target when the name exists.
@@ -152,16 +114,33 @@ func (s *Service) putRecord(ctx context.Context, rec images.Image) error {
 	return nil
 }
 
-// resolver resolves and fetches through the hosts directory.
+// classifyTransferError gives a failed transfer's error an errdefs class
+// the CRI can report. A registry's refusal reaches slipwayd from the
+// transfer service as a gRPC Unknown (its types do not cross the
+// connection), so for an error without a class the resolve is replayed
+// here, through the same hosts and credentials, where the registry's
+// answer keeps its type (see classifyPullError); when that resolve
+// succeeds, the transfer failed later and its error is returned as is.
+func (s *Service) classifyTransferError(ctx context.Context, name string, creds Credentials, err error) error {
+	if ctx.Err() != nil || errdefs.IsNotFound(err) || errdefs.IsInvalidArgument(err) ||
+		errdefs.IsUnauthorized(err) || errdefs.IsPermissionDenied(err) || errdefs.IsCanceled(err) {
+		return err
+	}
+	if _, _, resolveErr := s.resolver(ctx, creds).Resolve(ctx, name); resolveErr != nil {
+		if classified := classifyPullError(resolveErr); classified != resolveErr {
+			return classified
+		}
+	}
+	return err
+}
+
+// resolver resolves through the hosts directory.
 func (s *Service) resolver(ctx context.Context, creds Credentials) remotes.Resolver {
 	opts := config.HostOptions{Credentials: creds}
 	if s.opts.HostsDir != "" {
 		opts.HostDir = config.HostDirFromRoot(s.opts.HostsDir)
 	}
-	return countingResolver{
-		Resolver: docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, opts)}),
-		add:      s.opts.Metrics.AddPulledBytes,
-	}
+	return docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, opts)})
 }
 
 // classifyPullError gives registry auth failures an errdefs class, so the

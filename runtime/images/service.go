@@ -4,14 +4,16 @@ import (
 	"context"
 	"fmt"
 
+	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/slipway-dev/slipway/runtime/keylock"
 	"github.com/slipway-dev/slipway/runtime/metrics"
 	"github.com/slipway-dev/slipway/runtime/timing"
-	"golang.org/x/sync/semaphore"
+	"google.golang.org/grpc"
 )
 
 // Options configure a Service.
@@ -21,21 +23,20 @@ type Options struct {
 	// Snapshotter unpacks pulled images; empty means "overlayfs".
 	Snapshotter string
 	// HostsDir is a containerd-style hosts directory (HOST/hosts.toml);
-	// empty means registries are reached directly.
+	// empty means registries are reached directly. containerd's transfer
+	// service reads it, so it is a path on containerd's node too.
+	// (Download and unpack concurrency are containerd's: its transfer
+	// service's max_concurrent_downloads and max_concurrent_unpacks.)
 	HostsDir string
-	// MaxConcurrentDownloads bounds layer downloads per pull; 0 means 3.
-	MaxConcurrentDownloads int
-	// MaxConcurrentUnpacks bounds the layers being unpacked at once, over
-	// all pulls; 0 means 3.
-	MaxConcurrentUnpacks int
 	// Metrics records pull durations and bytes; nil records nothing.
 	Metrics *metrics.Metrics
 }
 
 // Service pulls, lists, inspects and removes images in one containerd
 // namespace. Reads are served from an in-memory Index. A Service must be the
-// only slipwayd pulling in its namespace: at start it deletes the pull
-// leases it finds, as left by a slipwayd that died while pulling.
+// only slipwayd in its namespace: at start it deletes the pull and
+// collection leases it finds, as left by a slipwayd that died while
+// pulling or collecting.
 type Service struct {
 	opts  Options
 	index *Index
@@ -43,11 +44,6 @@ type Service struct {
 	// ("docker.io/library/busybox"): a pull holds its repository, a
 	// removal every repository the image has a reference in.
 	repos keylock.Locks
-	// blobs keeps concurrent pulls (and a pull's layer prefetch and its
-	// unpacker) from fetching one blob or unpacking one layer twice.
-	blobs blobLocks
-	// unpacks bounds the layers being unpacked at once.
-	unpacks *semaphore.Weighted
 	// collector collects, in the background, what removals left
 	// unreferenced.
 	collector collector
@@ -58,16 +54,9 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Snapshotter == "" {
 		opts.Snapshotter = "overlayfs"
 	}
-	if opts.MaxConcurrentDownloads == 0 {
-		opts.MaxConcurrentDownloads = 3
-	}
-	if opts.MaxConcurrentUnpacks == 0 {
-		opts.MaxConcurrentUnpacks = 3
-	}
 	s := &Service{
-		opts:    opts,
-		index:   NewIndex(opts.Client.ImageService(), opts.Client.ContentStore(), platforms.Default()),
-		unpacks: semaphore.NewWeighted(int64(opts.MaxConcurrentUnpacks)),
+		opts:  opts,
+		index: NewIndex(opts.Client.ImageService(), indexContent(opts.Client), platforms.Default()),
 	}
 	if err := s.deleteStaleLeases(ctx); err != nil {
 		return nil, err
@@ -81,6 +70,16 @@ func NewService(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// indexContent is the content provider of the index: sizedContent over a
+// gRPC connection, containerd's own provider otherwise.
+func indexContent(client *containerd.Client) content.Provider {
+	conn, ok := client.Conn().(grpc.ClientConnInterface)
+	if !ok {
+		return client.ContentStore()
+	}
+	return sizedContent{Provider: client.ContentStore(), client: contentapi.NewContentClient(conn)}
 }
 
 // Get returns the image named by ID, tag or digest reference.

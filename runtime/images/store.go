@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/singleflight"
 )
 
 // Index is the in-memory view of the images in one containerd namespace,
@@ -35,6 +37,10 @@ type Index struct {
 	syncMu sync.RWMutex
 	// names serializes Refresh per record name.
 	names keylock.Locks
+	// resolving shares one content read among the Refreshes of records
+	// of one target that miss the index at once (a pull's tag and its
+	// repo@digest), keyed by target digest.
+	resolving singleflight.Group
 
 	mu sync.RWMutex
 	// byID maps image ID to its entry; mu guards it.
@@ -129,7 +135,7 @@ func (x *Index) Refresh(ctx context.Context, name string) error {
 	}
 	id, e, ok := x.indexedTarget(rec.Target.Digest.String())
 	if !ok {
-		if id, e, err = x.resolve(ctx, rec); err != nil {
+		if id, e, err = x.resolveShared(ctx, rec); err != nil {
 			return err
 		}
 	}
@@ -229,13 +235,34 @@ func (x *Index) imageLocked(id string) Image {
 	return img
 }
 
-// resolve reads a record's config and size from the content store.
+// resolveShared is resolve, done once for the records of one target that
+// ask at the same time; each gets an entry of its own.
+func (x *Index) resolveShared(ctx context.Context, rec images.Image) (string, *entry, error) {
+	type resolved struct {
+		id string
+		e  *entry
+	}
+	v, err, _ := x.resolving.Do(rec.Target.Digest.String(), func() (any, error) {
+		id, e, err := x.resolve(ctx, rec)
+		return resolved{id, e}, err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	r := v.(resolved)
+	return r.id, &entry{size: r.e.size, config: r.e.config, refs: map[string]refInfo{}}, nil
+}
+
+// resolve reads a record's config and size from the content store, each
+// blob once (the config and the size walk both read the index and the
+// manifest).
 func (x *Index) resolve(ctx context.Context, rec images.Image) (string, *entry, error) {
-	configDesc, err := rec.Config(ctx, x.content, x.platform)
+	provider := &blobCache{Provider: x.content, blobs: map[digest.Digest][]byte{}}
+	configDesc, err := rec.Config(ctx, provider, x.platform)
 	if err != nil {
 		return "", nil, fmt.Errorf("image %q config: %w", rec.Name, err)
 	}
-	blob, err := content.ReadBlob(ctx, x.content, configDesc)
+	blob, err := content.ReadBlob(ctx, provider, configDesc)
 	if err != nil {
 		return "", nil, fmt.Errorf("image %q config blob: %w", rec.Name, err)
 	}
@@ -243,12 +270,37 @@ func (x *Index) resolve(ctx context.Context, rec images.Image) (string, *entry, 
 	if err := json.Unmarshal(blob, &config); err != nil {
 		return "", nil, fmt.Errorf("image %q config is not valid JSON: %w", rec.Name, err)
 	}
-	size, err := rec.Size(ctx, x.content, x.platform)
+	size, err := rec.Size(ctx, provider, x.platform)
 	if err != nil {
 		return "", nil, fmt.Errorf("image %q size: %w", rec.Name, err)
 	}
 	return configDesc.Digest.String(), &entry{size: size, config: config, refs: map[string]refInfo{}}, nil
 }
+
+// blobCache is a provider that reads each blob once from Provider and
+// serves it from memory after; for the small blobs (index, manifest,
+// config) of one resolve, by one goroutine.
+type blobCache struct {
+	content.Provider
+	blobs map[digest.Digest][]byte
+}
+
+func (c *blobCache) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	b, ok := c.blobs[desc.Digest]
+	if !ok {
+		var err error
+		if b, err = content.ReadBlob(ctx, c.Provider, desc); err != nil {
+			return nil, err
+		}
+		c.blobs[desc.Digest] = b
+	}
+	return bytesReaderAt{bytes.NewReader(b)}, nil
+}
+
+// bytesReaderAt is a content.ReaderAt over a blob in memory.
+type bytesReaderAt struct{ *bytes.Reader }
+
+func (bytesReaderAt) Close() error { return nil }
 
 func isPinned(rec images.Image) bool {
 	return rec.Labels[PinnedLabel] == PinnedValue

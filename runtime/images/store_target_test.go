@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -9,17 +10,26 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/platforms"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// countingProvider counts the blobs read through it.
+// countingProvider counts the blobs read through it, in all and by digest.
 type countingProvider struct {
 	content.Provider
 	reads atomic.Int32
+	mu    sync.Mutex
+	by    map[digest.Digest]int // mu guards by
 }
 
 func (p *countingProvider) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
 	p.reads.Add(1)
+	p.mu.Lock()
+	if p.by == nil {
+		p.by = map[digest.Digest]int{}
+	}
+	p.by[desc.Digest]++
+	p.mu.Unlock()
 	return p.Provider.ReaderAt(ctx, desc)
 }
 
@@ -43,6 +53,11 @@ func TestIndexRefreshReusesIndexedTarget(t *testing.T) {
 	}
 	if provider.reads.Load() == 0 {
 		t.Fatal("the first record of a target was indexed without reading its content")
+	}
+	for d, n := range provider.by {
+		if n != 1 {
+			t.Errorf("indexing a new target read blob %s %d times, want once", d, n)
+		}
 	}
 	first, err := x.Get("app:1")
 	if err != nil || first.ID != idA {
