@@ -117,7 +117,8 @@ cgroup=v1
 	echo
 	echo "Written by \`make bench\` (hack/bench/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'). Every ratio is slipwayd over the"
 	echo "reference, measured in this one run, runtimes alternating round by round on the same machine; nothing here is asserted."
-	echo "The machine may be shared: its load during the run is in the table below."
+	echo "The machine may be shared: its load during the run is in the table below. Where the time goes, what was cut"
+	echo "and what was measured and left: [performance.md](performance.md)."
 	echo
 	echo "| | |"
 	echo "|---|---|"
